@@ -1,0 +1,127 @@
+import { deviceIdFromUsername } from '../iothub/topics.ts';
+import { type CertInfo, EKU_ANY, EKU_CLIENT_AUTH } from '../pki/certificate.ts';
+import { normalizeThumbprint } from '../pki/thumbprint.ts';
+import { type ChainRefusal, validateChain } from '../pki/validate.ts';
+import type { DeviceRecord } from '../registry/device.ts';
+
+export type AuthRefusal =
+  | 'no-client-cert'
+  | 'bad-client-id'
+  | 'username-mismatch'
+  | 'unknown-device'
+  | 'disabled'
+  | 'out-of-scope'
+  | 'thumbprint-mismatch'
+  | 'cert-expired'
+  | 'cert-not-yet-valid'
+  | 'cn-mismatch'
+  | 'leaf-is-ca'
+  | 'wrong-eku'
+  | 'untrusted-ca'
+  | 'chain-invalid';
+
+export type AuthMethod = 'thumbprint' | 'ca';
+
+export type AuthDecision =
+  | { readonly ok: true; readonly deviceId: string; readonly method: AuthMethod; readonly thumbprint: string }
+  | {
+      readonly ok: false;
+      readonly reason: AuthRefusal;
+      readonly deviceId: string | undefined;
+      readonly thumbprint: string | undefined;
+      readonly detail: string;
+    };
+
+export interface AuthInput {
+  /** MQTT client id; IoT Hub's device id. */
+  readonly clientId: string;
+  /** MQTT username, when the client sent one. */
+  readonly username: string | undefined;
+  /** What the TLS peer presented: leaf first, then whatever intermediates it sent. Empty = none. */
+  readonly peerChain: readonly CertInfo[];
+  /** The registry record for clientId, or undefined when there is none. */
+  readonly record: DeviceRecord | undefined;
+  /** Whether the device is inside the authenticating edge device's scope (always true at the hub). */
+  readonly inScope: boolean;
+  /** CA certificates uploaded to the hub and verified by proof of possession. */
+  readonly verifiedCas: readonly CertInfo[];
+  /** Decision instant, ms since epoch. */
+  readonly now: number;
+}
+
+/**
+ * The device authentication decision, shared by the gateway and the mock hub. Pure and fail-closed:
+ * every branch that is not an explicit acceptance refuses with a reason code.
+ */
+export function authenticateDevice(input: AuthInput): AuthDecision {
+  const leaf = input.peerChain[0];
+  const thumbprint = leaf?.sha256;
+  const deviceId = input.clientId;
+  const no = (reason: AuthRefusal, detail: string): AuthDecision => ({
+    ok: false,
+    reason,
+    deviceId: deviceId || undefined,
+    thumbprint,
+    detail,
+  });
+
+  if (!leaf) return no('no-client-cert', 'the TLS client presented no certificate');
+  if (!deviceId) return no('bad-client-id', 'empty client id');
+  if (input.username !== undefined && input.username !== '') {
+    const named = deviceIdFromUsername(input.username);
+    if (named !== deviceId)
+      return no('username-mismatch', `username names "${named ?? '?'}", client id is "${deviceId}"`);
+  }
+  const record = input.record;
+  if (!record || record.deviceId !== deviceId) return no('unknown-device', 'no such device in the registry');
+  if (record.status !== 'enabled') return no('disabled', 'device is disabled');
+  if (!input.inScope) return no('out-of-scope', "device is outside this gateway's scope");
+
+  if (record.authentication.type === 'selfSigned') {
+    const { primaryThumbprint, secondaryThumbprint } = record.authentication;
+    const allowed = [primaryThumbprint, secondaryThumbprint].map((t) =>
+      t ? normalizeThumbprint(t) : undefined,
+    );
+    if (!allowed.some((t) => t !== undefined && (t === leaf.sha256 || t === leaf.sha1))) {
+      return no('thumbprint-mismatch', 'certificate thumbprint matches neither registered thumbprint');
+    }
+    if (input.now < leaf.notBefore) return no('cert-not-yet-valid', 'certificate is not yet valid');
+    if (input.now > leaf.notAfter) return no('cert-expired', 'certificate has expired');
+    return { ok: true, deviceId, method: 'thumbprint', thumbprint: leaf.sha256 };
+  }
+
+  if (leaf.isCa) return no('leaf-is-ca', 'a CA certificate cannot authenticate a device');
+  if (leaf.subjectCn !== deviceId)
+    return no('cn-mismatch', `certificate CN "${leaf.subjectCn ?? ''}" is not the device id`);
+  if (
+    leaf.extKeyUsage &&
+    !leaf.extKeyUsage.includes(EKU_CLIENT_AUTH) &&
+    !leaf.extKeyUsage.includes(EKU_ANY)
+  ) {
+    return no('wrong-eku', 'certificate extended key usage does not allow clientAuth');
+  }
+  const chain = validateChain({
+    leaf,
+    intermediates: input.peerChain.slice(1),
+    anchors: input.verifiedCas,
+    at: input.now,
+    purpose: EKU_CLIENT_AUTH,
+  });
+  if (!chain.ok) return no(chainReason(chain.reason), chain.detail);
+  return { ok: true, deviceId, method: 'ca', thumbprint: leaf.sha256 };
+}
+
+function chainReason(reason: ChainRefusal): AuthRefusal {
+  switch (reason) {
+    case 'expired':
+      return 'cert-expired';
+    case 'not-yet-valid':
+      return 'cert-not-yet-valid';
+    case 'unknown-issuer':
+      return 'untrusted-ca';
+    case 'wrong-eku':
+      return 'wrong-eku';
+    default:
+      return 'chain-invalid';
+  }
+}

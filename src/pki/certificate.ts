@@ -1,0 +1,140 @@
+import { X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { GatehouseError } from '../errors.ts';
+import { decodeCertificatesPem, encodePem } from './pem.ts';
+import { thumbprint } from './thumbprint.ts';
+import { x509 } from './webcrypto.ts';
+
+export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+export const EKU_ANY = '2.5.29.37.0';
+
+/**
+ * An immutable, parsed view of one certificate: the facts every Gatehouse decision needs, read once.
+ * `native` is Node's OpenSSL-backed object, used for signature checks and TLS comparisons.
+ */
+export interface CertInfo {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly native: X509Certificate;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly subjectCn: string | undefined;
+  readonly issuerCn: string | undefined;
+  readonly serialHex: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly isCa: boolean;
+  /** basicConstraints pathLenConstraint; undefined = unlimited. */
+  readonly pathLen: number | undefined;
+  /** keyUsage bits present, or undefined when the extension is absent (all usages allowed). */
+  readonly keyUsage: ReadonlySet<KeyUsageName> | undefined;
+  /** Extended key usage OIDs, or undefined when the extension is absent. */
+  readonly extKeyUsage: readonly string[] | undefined;
+  readonly subjectKeyId: string | undefined;
+  readonly authorityKeyId: string | undefined;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  readonly selfIssued: boolean;
+  readonly sha256: string;
+  readonly sha1: string;
+  readonly keyAlgorithm: 'ec-p256' | 'rsa' | 'other';
+}
+
+export type KeyUsageName =
+  | 'digitalSignature'
+  | 'nonRepudiation'
+  | 'keyEncipherment'
+  | 'dataEncipherment'
+  | 'keyAgreement'
+  | 'keyCertSign'
+  | 'cRLSign'
+  | 'encipherOnly'
+  | 'decipherOnly';
+
+const KEY_USAGE_BITS: ReadonlyArray<[KeyUsageName, number]> = [
+  ['digitalSignature', x509.KeyUsageFlags.digitalSignature],
+  ['nonRepudiation', x509.KeyUsageFlags.nonRepudiation],
+  ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment],
+  ['dataEncipherment', x509.KeyUsageFlags.dataEncipherment],
+  ['keyAgreement', x509.KeyUsageFlags.keyAgreement],
+  ['keyCertSign', x509.KeyUsageFlags.keyCertSign],
+  ['cRLSign', x509.KeyUsageFlags.cRLSign],
+  ['encipherOnly', x509.KeyUsageFlags.encipherOnly],
+  ['decipherOnly', x509.KeyUsageFlags.decipherOnly],
+];
+
+// Parsing the extensions costs far more than a TLS lookup; devices reconnect with the same
+// certificate, so parsed views are kept by SHA-256 (bounded, so hostile churn cannot grow it).
+const parsed = new LRUCache<string, CertInfo>({ max: 20_000 });
+
+/** Parses one DER certificate. Throws GH_ERR_PEM naming `what` when it is not a certificate. */
+export function parseCertificateDer(der: Buffer, what = 'certificate'): CertInfo {
+  const sha256 = thumbprint(der, 'sha256');
+  const cached = parsed.get(sha256);
+  if (cached) return cached;
+  let info: CertInfo;
+  try {
+    info = buildInfo(der, sha256);
+  } catch (err) {
+    throw new GatehouseError('GH_ERR_PEM', `${what}: not a valid X.509 certificate`, { cause: err });
+  }
+  parsed.set(sha256, info);
+  return info;
+}
+
+/** Parses every certificate of a PEM text, in order (leaf first, as TLS sends them). */
+export function parseCertificatesPem(pem: string, what = 'certificate file'): CertInfo[] {
+  return decodeCertificatesPem(pem, what).map((der, i) =>
+    parseCertificateDer(der, `${what} (certificate ${i + 1})`),
+  );
+}
+
+/** Parses a PEM text that must hold exactly one certificate first; the rest are ignored. */
+export function parseCertificatePem(pem: string, what = 'certificate file'): CertInfo {
+  const [first] = parseCertificatesPem(pem, what);
+  if (!first) throw new GatehouseError('GH_ERR_PEM', `${what}: no certificate`);
+  return first;
+}
+
+function buildInfo(der: Buffer, sha256: string): CertInfo {
+  const native = new X509Certificate(der);
+  const cert = new x509.X509Certificate(der);
+  const bc = cert.getExtension(x509.BasicConstraintsExtension);
+  const ku = cert.getExtension(x509.KeyUsagesExtension);
+  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const keyUsage = ku
+    ? new Set(KEY_USAGE_BITS.filter(([, bit]) => (ku.usages & bit) !== 0).map(([n]) => n))
+    : undefined;
+  const names = san?.names.items ?? [];
+  const keyType = native.publicKey.asymmetricKeyType;
+  const curve = native.publicKey.asymmetricKeyDetails?.namedCurve;
+  return Object.freeze({
+    der,
+    pem: encodePem('CERTIFICATE', der),
+    native,
+    subject: cert.subject,
+    issuer: cert.issuer,
+    subjectCn: cert.subjectName.getField('CN')[0],
+    issuerCn: cert.issuerName.getField('CN')[0],
+    serialHex: cert.serialNumber.toUpperCase(),
+    notBefore: cert.notBefore.getTime(),
+    notAfter: cert.notAfter.getTime(),
+    isCa: bc?.ca === true,
+    pathLen: bc?.ca ? bc.pathLength : undefined,
+    keyUsage,
+    extKeyUsage: eku ? Array.from(eku.usages, String) : undefined,
+    subjectKeyId: ski?.keyId.toUpperCase(),
+    authorityKeyId: aki?.keyId?.toUpperCase(),
+    dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
+    ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
+    selfIssued: cert.subject === cert.issuer,
+    sha256,
+    sha1: thumbprint(der, 'sha1'),
+    keyAlgorithm:
+      keyType === 'ec' && curve === 'prime256v1' ? 'ec-p256' : keyType === 'rsa' ? 'rsa' : 'other',
+  });
+}
