@@ -60,17 +60,21 @@ export interface TestPki {
   server(hostname: string, opts?: MakeOptions): Promise<TestCred>;
 }
 
-export async function makeTestPki(opts: { keyType?: KeyType } = {}): Promise<TestPki> {
+/** `now` pins the CAs' issuance instant (default: the real clock) for known-answer tests at fixed times. */
+export async function makeTestPki(opts: { keyType?: KeyType; now?: Date } = {}): Promise<TestPki> {
   const keyType = opts.keyType ?? 'ec-p256';
-  const root = await makeCred('root', 'Gatehouse Test Root CA', undefined, { keyType, days: 365 });
+  const at = opts.now ? { now: opts.now } : {};
+  const root = await makeCred('root', 'Gatehouse Test Root CA', undefined, { keyType, days: 365, ...at });
   const intermediate = await makeCred('intermediate', 'Gatehouse Test Intermediate CA', root, {
     keyType,
     days: 365,
+    ...at,
   });
   const edgeCa = await makeCred('edge-ca', 'Gatehouse Test Edge CA', intermediate, {
     keyType,
     days: 90,
     chainExtra: [intermediate.cert],
+    ...at,
   });
   return {
     root,
