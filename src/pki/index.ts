@@ -7,3 +7,4 @@ export * from './profiles.ts';
 export * from './store.ts';
 export * from './thumbprint.ts';
 export * from './validate.ts';
+export * from './peer-chain.ts';
