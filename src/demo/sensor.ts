@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import { c2dFilter, formatPropertyBag, iotHubUsername, telemetryTopic } from '../iothub/topics.ts';
@@ -43,7 +44,8 @@ export async function startSensor(o: SensorOptions): Promise<Sensor> {
     ca: o.caPem,
     cert: o.certPem,
     key: o.keyPem,
-    servername: o.servername,
+    // SNI carries names only (RFC 6066); for an IP, Node checks the IP SAN against the address itself.
+    ...(isIP(o.servername) ? {} : { servername: o.servername }),
     clientId: o.deviceId,
     username: iotHubUsername(o.iothubHostname, o.deviceId),
     protocolVersion: 4,
