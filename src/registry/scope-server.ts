@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { authenticateDevice } from '../auth/authenticate.ts';
 import { SCOPE_ROUTE_ALL, SCOPE_ROUTE_ONE, type ScopeCa, type ScopeOne } from '../iothub/scope-api.ts';
