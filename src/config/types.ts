@@ -36,7 +36,10 @@ export interface EdgeCaConfig {
   readonly autoRenew: AutoRenewConfig;
 }
 
-/** A point in a certificate's life: a fraction of its lifetime (`"80%"`) or a duration (`"10d"`, `"12h"`). */
+/**
+ * A point in a certificate's life: a fraction of its lifetime (`"80%"` → `value: 80`, 0 < value < 100)
+ * or a duration (`"10d"`, `"12h"`; for `threshold`, the time left before expiry, as in IoT Edge).
+ */
 export type LifetimePoint =
   | { readonly kind: 'percent'; readonly value: number }
   | { readonly kind: 'duration'; readonly ms: number };
