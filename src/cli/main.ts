@@ -1,7 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import { registerCertsCommands } from './certs.ts';
+import { registerDemoCommand } from './demo.ts';
+import { registerHubCommands } from './hub.ts';
 import { type CliIo, processIo } from './io.ts';
+import { registerStartCommand } from './start.ts';
 
 /**
  * The `gatehouse` command. Returns the exit status instead of exiting so tests can call it in-process.
@@ -14,6 +17,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError(false);
   registerCertsCommands(program, io);
+  registerHubCommands(program, io);
+  registerStartCommand(program, io);
+  registerDemoCommand(program, io);
 
   try {
     await program.parseAsync([...argv]);
