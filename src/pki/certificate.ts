@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { type KeyObject, X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { GatehouseError } from '../errors.ts';
 import { decodeCertificatesPem, encodePem } from './pem.ts';
@@ -17,6 +17,11 @@ export interface CertInfo {
   readonly der: Buffer;
   readonly pem: string;
   readonly native: X509Certificate;
+  /**
+   * The subject public key, made once: `native.publicKey` builds a new KeyObject on every read, and
+   * chain validation needs the issuer's key on every verify.
+   */
+  readonly publicKey: KeyObject;
   readonly subject: string;
   readonly issuer: string;
   readonly subjectCn: string | undefined;
@@ -36,6 +41,8 @@ export interface CertInfo {
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
   readonly selfIssued: boolean;
+  /** OIDs of critical extensions Gatehouse does not interpret; RFC 5280 says such a certificate must be refused. */
+  readonly unhandledCriticalExtensions: readonly string[];
   readonly sha256: string;
   readonly sha1: string;
   readonly keyAlgorithm: 'ec-p256' | 'rsa' | 'other';
@@ -51,6 +58,16 @@ export type KeyUsageName =
   | 'cRLSign'
   | 'encipherOnly'
   | 'decipherOnly';
+
+/** Extensions whose meaning Gatehouse enforces (or that carry no constraint), so they may be critical. */
+const HANDLED_EXTENSIONS: ReadonlySet<string> = new Set([
+  '2.5.29.14', // subjectKeyIdentifier
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.35', // authorityKeyIdentifier
+  '2.5.29.37', // extKeyUsage
+]);
 
 const KEY_USAGE_BITS: ReadonlyArray<[KeyUsageName, number]> = [
   ['digitalSignature', x509.KeyUsageFlags.digitalSignature],
@@ -68,18 +85,41 @@ const KEY_USAGE_BITS: ReadonlyArray<[KeyUsageName, number]> = [
 // certificate, so parsed views are kept by SHA-256 (bounded, so hostile churn cannot grow it).
 const parsed = new LRUCache<string, CertInfo>({ max: 20_000 });
 
+export interface CertificateParseOptions {
+  /** Look up and keep the parsed view in the bounded cache. Default true; benchmarks pass false to measure a cold parse. */
+  readonly cache?: boolean;
+}
+
 /** Parses one DER certificate. Throws GH_ERR_PEM naming `what` when it is not a certificate. */
-export function parseCertificateDer(der: Buffer, what = 'certificate'): CertInfo {
+export function parseCertificateDer(
+  der: Buffer,
+  what = 'certificate',
+  options: CertificateParseOptions = {},
+): CertInfo {
+  return infoOf(der, what, options.cache ?? true, undefined);
+}
+
+/** The view of a certificate just made by @peculiar/x509's generator, without parsing it a second time. */
+export function certInfoFromX509(cert: x509.X509Certificate, what = 'certificate'): CertInfo {
+  return infoOf(Buffer.from(cert.rawData), what, true, cert);
+}
+
+function infoOf(
+  der: Buffer,
+  what: string,
+  useCache: boolean,
+  preParsed: x509.X509Certificate | undefined,
+): CertInfo {
   const sha256 = thumbprint(der, 'sha256');
-  const cached = parsed.get(sha256);
+  const cached = useCache ? parsed.get(sha256) : undefined;
   if (cached) return cached;
   let info: CertInfo;
   try {
-    info = buildInfo(der, sha256);
+    info = buildInfo(der, sha256, preParsed);
   } catch (err) {
     throw new GatehouseError('GH_ERR_PEM', `${what}: not a valid X.509 certificate`, { cause: err });
   }
-  parsed.set(sha256, info);
+  if (useCache) parsed.set(sha256, info);
   return info;
 }
 
@@ -97,9 +137,9 @@ export function parseCertificatePem(pem: string, what = 'certificate file'): Cer
   return first;
 }
 
-function buildInfo(der: Buffer, sha256: string): CertInfo {
+function buildInfo(der: Buffer, sha256: string, preParsed: x509.X509Certificate | undefined): CertInfo {
   const native = new X509Certificate(der);
-  const cert = new x509.X509Certificate(der);
+  const cert = preParsed ?? new x509.X509Certificate(der);
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
   const ku = cert.getExtension(x509.KeyUsagesExtension);
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
@@ -110,12 +150,14 @@ function buildInfo(der: Buffer, sha256: string): CertInfo {
     ? new Set(KEY_USAGE_BITS.filter(([, bit]) => (ku.usages & bit) !== 0).map(([n]) => n))
     : undefined;
   const names = san?.names.items ?? [];
-  const keyType = native.publicKey.asymmetricKeyType;
-  const curve = native.publicKey.asymmetricKeyDetails?.namedCurve;
+  const publicKey = native.publicKey;
+  const keyType = publicKey.asymmetricKeyType;
+  const curve = publicKey.asymmetricKeyDetails?.namedCurve;
   return Object.freeze({
     der,
     pem: encodePem('CERTIFICATE', der),
     native,
+    publicKey,
     subject: cert.subject,
     issuer: cert.issuer,
     subjectCn: cert.subjectName.getField('CN')[0],
@@ -132,6 +174,9 @@ function buildInfo(der: Buffer, sha256: string): CertInfo {
     dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
     ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
     selfIssued: cert.subject === cert.issuer,
+    unhandledCriticalExtensions: [...cert.extensions]
+      .filter((e) => e.critical && !HANDLED_EXTENSIONS.has(e.type))
+      .map((e) => e.type),
     sha256,
     sha1: thumbprint(der, 'sha1'),
     keyAlgorithm:

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { GatehouseError } from '../errors.ts';
-import { type CertInfo, parseCertificateDer } from './certificate.ts';
-import type { KeyPair } from './keys.ts';
+import { type CertInfo, certInfoFromX509 } from './certificate.ts';
+import { type KeyPair, publicKeyInfo } from './keys.ts';
 import {
   assertCommonName,
-  keyUsagesFor,
+  assertEdgeCaDiffersFromHostname,
   PROFILE_SPECS,
   type ProfileName,
   subjectAltNames,
 } from './profiles.ts';
+import { issuerPartsOf, profileExtensions } from './template.ts';
 import { x509 } from './webcrypto.ts';
 
 /** A CA able to sign: its parsed certificate and its key pair. */
@@ -33,6 +34,8 @@ export interface IssueRequest {
   readonly extraNames?: readonly string[];
   /** CA profiles: basicConstraints pathLen. Default: the profile's (root unlimited, intermediate 1, Edge CA 0). */
   readonly pathLen?: number;
+  /** Edge CA profile: the gateway hostname its CN must differ from. Default: not checked. */
+  readonly gatewayHostname?: string;
 }
 
 /** Back-dating notBefore absorbs small clock differences between gateway and devices. */
@@ -44,41 +47,42 @@ export async function issueCertificate(req: IssueRequest): Promise<CertInfo> {
   const spec = PROFILE_SPECS[req.profile];
   const now = req.now ?? new Date();
   assertRequest(req, spec.selfSigned, now);
-  const notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
+  // Back-dated for clock skew, but never before the issuer's own start: a certificate is never valid
+  // at an instant its issuer is not.
+  const backdated = now.getTime() - CLOCK_SKEW_MS;
+  const notBefore = new Date(req.issuer ? Math.max(backdated, req.issuer.cert.notBefore) : backdated);
   const wanted = now.getTime() + req.days * DAY_MS;
   const notAfter = new Date(req.issuer ? Math.min(wanted, req.issuer.cert.notAfter) : wanted);
 
   const subject = [{ CN: [req.commonName] }];
+  const subjectKey = publicKeyInfo(req.subjectKeys.publicKey);
+  const signer = req.issuer?.keys ?? req.subjectKeys;
+  const issuerParts = req.issuer ? issuerPartsOf(req.issuer.cert) : undefined;
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(
-      spec.ca,
+    ...profileExtensions(
+      req.profile,
+      req.subjectKeys.type,
       spec.ca ? (req.pathLen ?? spec.defaultPathLen) : undefined,
-      true,
     ),
-    new x509.KeyUsagesExtension(keyUsagesFor(spec, req.subjectKeys.type), true),
-    await x509.SubjectKeyIdentifierExtension.create(req.subjectKeys.publicKey),
+    new x509.SubjectKeyIdentifierExtension(subjectKey.keyId, false),
   ];
-  if (spec.eku) extensions.push(new x509.ExtendedKeyUsageExtension([...spec.eku], false));
   if (req.profile === 'server') {
     extensions.push(
       new x509.SubjectAlternativeNameExtension(subjectAltNames(req.commonName, req.extraNames), false),
     );
   }
-  const signer = req.issuer?.keys ?? req.subjectKeys;
-  const issuerSki = req.issuer ? req.issuer.cert.subjectKeyId : undefined;
   extensions.push(
-    issuerSki
-      ? new x509.AuthorityKeyIdentifierExtension(issuerSki.toLowerCase(), false)
-      : await x509.AuthorityKeyIdentifierExtension.create(signer.publicKey, false),
+    issuerParts?.aki ??
+      new x509.AuthorityKeyIdentifierExtension(publicKeyInfo(signer.publicKey).keyId, false),
   );
 
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject,
-    issuer: req.issuer ? req.issuer.cert.subject : subject,
+    issuer: issuerParts ? issuerParts.name : subject,
     notBefore,
     notAfter,
-    publicKey: req.subjectKeys.publicKey,
+    publicKey: subjectKey.spki,
     signingKey: signer.privateKey,
     signingAlgorithm:
       signer.type === 'ec-p256'
@@ -86,7 +90,7 @@ export async function issueCertificate(req: IssueRequest): Promise<CertInfo> {
         : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
     extensions,
   });
-  return parseCertificateDer(Buffer.from(cert.rawData), `${req.profile} certificate`);
+  return certInfoFromX509(cert, `${req.profile} certificate`);
 }
 
 function assertRequest(req: IssueRequest, selfSigned: boolean, now: Date): void {
@@ -102,6 +106,9 @@ function assertRequest(req: IssueRequest, selfSigned: boolean, now: Date): void 
       'GH_ERR_PROFILE',
       `pathLen must be a whole number from 0 to 10, got ${req.pathLen}`,
     );
+  }
+  if (req.profile === 'edge-ca' && req.gatewayHostname !== undefined) {
+    assertEdgeCaDiffersFromHostname(req.commonName, req.gatewayHostname);
   }
   if (selfSigned) {
     if (req.issuer)
@@ -132,12 +139,7 @@ function assertRequest(req: IssueRequest, selfSigned: boolean, now: Date): void 
       `issuer "${issuer.subjectCn ?? issuer.subject}" has pathLen 0 and may sign only leaf certificates`,
     );
   }
-  if (req.profile === 'server' && issuer.subjectCn?.toLowerCase() === req.commonName.toLowerCase()) {
-    throw new GatehouseError(
-      'GH_ERR_PROFILE',
-      `the Edge CA common name must differ from the hostname "${req.commonName}"`,
-    );
-  }
+  if (req.profile === 'server') assertEdgeCaDiffersFromHostname(issuer.subjectCn, req.commonName);
 }
 
 /** Random positive 128-bit serial (RFC 5280 allows up to 20 octets; the top bit stays clear). */

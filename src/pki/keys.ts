@@ -1,5 +1,5 @@
 import type { webcrypto as wc } from 'node:crypto';
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
 import { GatehouseError } from '../errors.ts';
 import type { CertInfo } from './certificate.ts';
 import { encodePem } from './pem.ts';
@@ -39,6 +39,35 @@ export async function generateKeyPair(type: KeyType = 'ec-p256'): Promise<KeyPai
   return { type, privateKey: pair.privateKey, publicKey: pair.publicKey };
 }
 
+/** A public key as a certificate carries it: SubjectPublicKeyInfo DER and its key identifier. */
+export interface PublicKeyInfo {
+  readonly spki: Buffer;
+  /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits, lowercase hex. */
+  readonly keyId: string;
+}
+
+/**
+ * Computed synchronously through Node's KeyObject: the WebCrypto route (exportKey + digest) costs
+ * two thread-pool round trips per certificate. The subjectPublicKey bits are the uncompressed EC
+ * point (0x04 ‖ x ‖ y) or the PKCS#1 RSAPublicKey, so no ASN.1 is taken apart by hand.
+ */
+export function publicKeyInfo(key: CryptoKey): PublicKeyInfo {
+  const ko = KeyObject.from(key);
+  const spki = ko.export({ type: 'spki', format: 'der' });
+  let bits: Buffer;
+  if (ko.asymmetricKeyType === 'rsa') {
+    bits = ko.export({ type: 'pkcs1', format: 'der' });
+  } else {
+    const jwk = ko.export({ format: 'jwk' });
+    bits = Buffer.concat([
+      Buffer.from([0x04]),
+      Buffer.from(jwk.x ?? '', 'base64url'),
+      Buffer.from(jwk.y ?? '', 'base64url'),
+    ]);
+  }
+  return { spki, keyId: createHash('sha1').update(bits).digest('hex') };
+}
+
 export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
   return encodePem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
 }
@@ -76,14 +105,20 @@ function keyTypeOf(key: KeyObject): KeyType | undefined {
 export function keyMatchesCertificate(keyPem: string, cert: CertInfo): boolean {
   try {
     const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-    const fromCert = cert.native.publicKey.export({ type: 'spki', format: 'der' });
+    const fromCert = cert.publicKey.export({ type: 'spki', format: 'der' });
     return fromKey.equals(fromCert);
   } catch {
     return false;
   }
 }
 
+/** Refuses an unreadable key (GH_ERR_PEM) or one that is not the certificate's (GH_ERR_KEY_MISMATCH). */
 export function assertKeyMatchesCertificate(keyPem: string, cert: CertInfo, what: string): void {
+  try {
+    createPrivateKey(keyPem);
+  } catch (err) {
+    throw new GatehouseError('GH_ERR_PEM', `${what}: not a readable private key`, { cause: stripKey(err) });
+  }
   if (!keyMatchesCertificate(keyPem, cert)) {
     throw new GatehouseError(
       'GH_ERR_KEY_MISMATCH',

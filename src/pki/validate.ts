@@ -9,6 +9,7 @@ export type ChainRefusal =
   | 'issuer-no-keycertsign'
   | 'path-length'
   | 'wrong-eku'
+  | 'critical-extension'
   | 'chain-too-long';
 
 export type ChainResult =
@@ -17,73 +18,101 @@ export type ChainResult =
 
 export interface ValidateChainParams {
   readonly leaf: CertInfo;
-  /** Untrusted certificates that may complete the path (what TLS peers send after the leaf). */
+  /** Untrusted certificates that may complete the path (what TLS peers send after the leaf). Default: none. */
   readonly intermediates?: readonly CertInfo[];
   /** Trust anchors: a path must end at one of these. */
   readonly anchors: readonly CertInfo[];
   /** Instant at which every certificate of the path must be valid (ms since epoch). */
   readonly at: number;
-  /** EKU the leaf must allow when it carries an EKU extension (intermediates too, as OpenSSL checks). */
+  /**
+   * EKU OID every certificate of the path must allow when it carries an EKU extension (intermediates
+   * too, as OpenSSL checks). Default: no EKU check.
+   */
   readonly purpose?: string;
   /** Longest path tried, anchor included. Default 8. */
   readonly maxDepth?: number;
 }
 
 /**
- * The one chain validator: builds a path from the leaf to an anchor, then checks signatures, validity
- * at `at`, CA flags, keyCertSign, pathLen and EKU. Pure: the same inputs give the same result.
- * Returns the first refusal found walking from the leaf up, so the reason names the weakest link.
+ * The one chain validator: builds a path from the leaf to an anchor, then checks, certificate by
+ * certificate from the leaf up, validity at `at`, critical extensions, CA flag, keyCertSign, pathLen
+ * and EKU. Signatures are checked while the path is built. Pure: the same inputs give the same result,
+ * and the first refusal found names the weakest link.
  */
 export function validateChain(p: ValidateChainParams): ChainResult {
   const built = buildPath(p);
   if (!built.ok) return built;
   const { path } = built;
-  for (const cert of path) {
-    if (p.at < cert.notBefore) return refuse('not-yet-valid', cert, `valid from ${iso(cert.notBefore)}`);
-    if (p.at > cert.notAfter) return refuse('expired', cert, `expired at ${iso(cert.notAfter)}`);
+  for (let i = 0; i < path.length; i++) {
+    const cert = path[i] as CertInfo;
+    const refusal = checkCertificate(cert, i, p);
+    if (refusal) return refusal;
   }
-  for (let i = 1; i < path.length; i++) {
-    const ca = path[i] as CertInfo;
-    if (!ca.isCa) return refuse('issuer-not-ca', ca, 'issuer lacks basicConstraints CA:TRUE');
-    if (ca.keyUsage && !ca.keyUsage.has('keyCertSign'))
-      return refuse('issuer-no-keycertsign', ca, 'issuer keyUsage lacks keyCertSign');
-    // CA certificates below this one, the leaf excluded (RFC 5280 6.1.4 (l)).
-    const below = i - 1;
-    if (ca.pathLen !== undefined && below > ca.pathLen) {
-      return refuse('path-length', ca, `pathLen ${ca.pathLen} but ${below} CA certificate(s) below it`);
+  return built;
+}
+
+function checkCertificate(cert: CertInfo, index: number, p: ValidateChainParams): ChainResult | undefined {
+  // Written as negations so that a NaN instant fails closed.
+  if (!(p.at >= cert.notBefore)) return refuse('not-yet-valid', cert, `valid from ${iso(cert.notBefore)}`);
+  if (!(p.at <= cert.notAfter)) return refuse('expired', cert, `expired at ${iso(cert.notAfter)}`);
+  if (cert.unhandledCriticalExtensions.length > 0) {
+    return refuse(
+      'critical-extension',
+      cert,
+      `unsupported critical extension ${cert.unhandledCriticalExtensions.join(', ')}`,
+    );
+  }
+  if (index > 0) {
+    if (!cert.isCa) return refuse('issuer-not-ca', cert, 'issuer lacks basicConstraints CA:TRUE');
+    if (cert.keyUsage && !cert.keyUsage.has('keyCertSign'))
+      return refuse('issuer-no-keycertsign', cert, 'issuer keyUsage lacks keyCertSign');
+    // CA certificates between this one and the leaf (RFC 5280 6.1.4 (l)).
+    const below = index - 1;
+    if (cert.pathLen !== undefined && below > cert.pathLen) {
+      return refuse('path-length', cert, `pathLen ${cert.pathLen} but ${below} CA certificate(s) below it`);
     }
   }
-  if (p.purpose) {
-    for (let i = 0; i < path.length; i++) {
-      const eku = (path[i] as CertInfo).extKeyUsage;
-      if (eku && !eku.includes(p.purpose) && !eku.includes(EKU_ANY)) {
-        return refuse('wrong-eku', path[i] as CertInfo, `extended key usage does not allow ${p.purpose}`);
-      }
-    }
+  const eku = cert.extKeyUsage;
+  if (p.purpose && eku && !eku.includes(p.purpose) && !eku.includes(EKU_ANY)) {
+    return refuse('wrong-eku', cert, `extended key usage does not allow ${p.purpose}`);
   }
-  return { ok: true, path };
+  return undefined;
 }
 
 function buildPath(p: ValidateChainParams): ChainResult {
   const maxDepth = p.maxDepth ?? 8;
+  const intermediates = p.intermediates ?? [];
   const path: CertInfo[] = [p.leaf];
   let current = p.leaf;
   for (;;) {
     if (p.anchors.some((a) => a.sha256 === current.sha256)) return { ok: true, path };
     if (path.length >= maxDepth)
       return refuse('chain-too-long', current, `no anchor within ${maxDepth} certificates`);
-    const candidates = [...p.anchors, ...(p.intermediates ?? [])].filter(
-      (c) => c.subject === current.issuer && c.sha256 !== current.sha256 && keyIdsAgree(current, c),
-    );
-    if (candidates.length === 0)
+    // Anchors first, so the shortest path wins when an intermediate is also trusted.
+    let signer = findSigner(current, p.anchors);
+    if (!signer) {
+      const fromIntermediates = findSigner(current, intermediates);
+      if (fromIntermediates !== undefined) signer = fromIntermediates;
+    }
+    if (signer === undefined)
       return refuse('unknown-issuer', current, `no trusted issuer "${current.issuer}"`);
-    const signer = candidates.find((c) => signedBy(current, c));
-    if (!signer)
+    if (signer === null)
       return refuse('bad-signature', current, `signature does not verify under "${current.issuer}"`);
     if (path.some((c) => c.sha256 === signer.sha256)) return refuse('unknown-issuer', current, 'issuer loop');
     path.push(signer);
     current = signer;
   }
+}
+
+/** The candidate whose key verifies `child`; null when names match but no signature verifies; undefined when no name matches. */
+function findSigner(child: CertInfo, candidates: readonly CertInfo[]): CertInfo | null | undefined {
+  let named = false;
+  for (const c of candidates) {
+    if (c.subject !== child.issuer || c.sha256 === child.sha256 || !keyIdsAgree(child, c)) continue;
+    named = true;
+    if (signedBy(child, c)) return c;
+  }
+  return named ? null : undefined;
 }
 
 function keyIdsAgree(child: CertInfo, issuer: CertInfo): boolean {
@@ -92,7 +121,7 @@ function keyIdsAgree(child: CertInfo, issuer: CertInfo): boolean {
 
 function signedBy(child: CertInfo, issuer: CertInfo): boolean {
   try {
-    return child.native.verify(issuer.native.publicKey);
+    return child.native.verify(issuer.publicKey);
   } catch {
     return false;
   }

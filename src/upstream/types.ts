@@ -35,8 +35,12 @@ export interface Forwarder {
   /** Starts (refcounted) the upstream C2D subscription for a device; messages arrive on `onC2d`. */
   watchC2d(deviceId: string): void;
   unwatchC2d(deviceId: string): void;
-  /** Registers the single handler the broker uses to deliver C2D messages to device sessions. */
-  onC2d(handler: (message: C2dMessage) => void): void;
+  /**
+   * Registers the single handler the broker uses to deliver C2D messages to device sessions. The
+   * handler may return `false` when no session took the message (device offline): the upstream then
+   * holds it (bounded by max_c2d_per_device) and offers it again on the device's next `watchC2d`.
+   */
+  onC2d(handler: (message: C2dMessage) => unknown): void;
   state(): UpstreamState;
   close(): Promise<void>;
 }

@@ -1,0 +1,291 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  addGatewayGauges,
+  type BrokerHandle,
+  type BrokerMetrics,
+  type BrokerRegistry,
+  type Health,
+  type MetricsServer,
+  startBroker,
+  startMetricsServer,
+  type UpstreamTotals,
+} from './broker/index.ts';
+import type { GatewayConfig } from './config/types.ts';
+import { loadTlsMaterial, nextRenewalAt, retryDelay, type TlsMaterial } from './edge-ca/index.ts';
+import { RenewalTimer } from './edge-ca/renewal.ts';
+import type { Logger } from './logger.ts';
+import { type CertInfo, readTextFile } from './pki/index.ts';
+import { createRegistryCache, createScopeClient, type RegistryCache } from './registry/index.ts';
+import { type ScopeServer, startScopeServer } from './registry/scope-server.ts';
+import { createUpstream } from './upstream/index.ts';
+import type { Forwarder } from './upstream/types.ts';
+
+/** A registry the gateway can run on: the broker's needs, plus the cache's extras when present. */
+export type GatewayRegistry = BrokerRegistry & Partial<Pick<RegistryCache, 'records' | 'syncNow' | 'close'>>;
+
+export interface CreateGatewayOptions {
+  readonly config: GatewayConfig;
+  /** The root logger; components take children of it. */
+  readonly logger: Logger;
+  /** Injected upstream (tests, benchmarks); the caller closes it. Default: createUpstream to hub or parent. */
+  readonly forwarder?: Forwarder;
+  /** Injected registry (tests, benchmarks); the caller closes it. Default: a registry cache synced upstream. */
+  readonly registry?: GatewayRegistry;
+  /** Clock for certificates and authentication. Default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface Gateway {
+  /** The device listener's port (MQTT over TLS). */
+  readonly port: number;
+  /** `/metrics` + `/health` port, when `metrics_listen` is set. */
+  readonly metricsPort: number | undefined;
+  /** The scope API served to child gateways, when the registry is a full cache. */
+  readonly scopeApiPort: number | undefined;
+  readonly registry: GatewayRegistry;
+  readonly forwarder: Forwarder;
+  readonly metrics: BrokerMetrics;
+  serverCertificate(): CertInfo;
+  edgeCa(): {
+    readonly cert: CertInfo;
+    readonly quickstart: boolean;
+    readonly quickstartRootPath: string | undefined;
+  };
+  health(): Health;
+  /**
+   * Reloads the Edge CA (re-reading configured files), reuses or reissues the server certificate and
+   * swaps it into the listeners; established connections are kept. Resolves the certificate now served.
+   */
+  reloadSecureContext(opts?: { readonly reissue?: boolean }): Promise<CertInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: Edge CA + server certificate, registry cache, upstream link, device broker,
+ * scope API for child gateways, metrics, certificate renewal. Everything started here is closed by
+ * close(); injected collaborators are left to their owner.
+ */
+export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway> {
+  const { config } = opts;
+  const now = opts.now ?? Date.now;
+  const log = opts.logger.child({ component: 'gateway' });
+  const settings = config.gateway;
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.error({ err }, 'error while closing');
+      }
+    }
+  };
+
+  try {
+    await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
+    const certsDir = join(settings.dataDir, 'certs');
+    let material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
+
+    const upstream = await upstreamMaterial(config, opts);
+    const registry = opts.registry ?? (await createOwnRegistry(config, opts.logger, upstream, now));
+    if (!opts.registry) closers.push(() => registry.close?.());
+    const forwarder = opts.forwarder ?? createOwnForwarder(config, opts.logger, upstream, now);
+    if (!opts.forwarder) closers.push(() => forwarder.close());
+
+    const broker: BrokerHandle = await startBroker({
+      registry,
+      forwarder,
+      logger: opts.logger,
+      limits: settings.limits,
+      tls: { certChainPem: material.server.chainPem, keyPem: material.server.keyPem },
+      host: settings.listenAddress,
+      port: settings.port,
+      maxOfflineC2dPerDevice: settings.storeAndForward.maxC2dPerDevice,
+      now,
+    });
+    closers.push(() => broker.close());
+
+    const scopeServer = await startOwnScopeServer(config, opts.logger, registry, material);
+    if (scopeServer) closers.push(() => scopeServer.close());
+
+    const stats = (forwarder as { stats?: () => UpstreamTotals }).stats;
+    addGatewayGauges(broker.metrics, {
+      registryStatus: () => registry.status(),
+      upstreamState: () => forwarder.state(),
+      ...(stats ? { upstreamTotals: () => stats.call(forwarder) } : {}),
+      now,
+    });
+    let metricsServer: MetricsServer | undefined;
+    if (settings.metricsListen) {
+      metricsServer = await startMetricsServer({
+        ...settings.metricsListen,
+        metrics: broker.metrics,
+        health: () => broker.health(),
+        log,
+      });
+      const started = metricsServer;
+      closers.push(() => started.close());
+    }
+
+    let reloading: Promise<CertInfo> = Promise.resolve(material.server.cert);
+    const reload = (reissue: boolean): Promise<CertInfo> => {
+      // Serialized: two reloads never write the certificate files at the same time.
+      reloading = reloading
+        .catch(() => undefined)
+        .then(async () => {
+          const next = await loadTlsMaterial({
+            config,
+            dir: certsDir,
+            now: now(),
+            log,
+            reissueServer: reissue,
+          });
+          if (next.server.cert.sha256 !== material.server.cert.sha256) {
+            broker.setSecureContext({ certChainPem: next.server.chainPem, keyPem: next.server.keyPem });
+            scopeServer?.setSecureContext({ cert: next.server.chainPem, key: next.server.keyPem });
+            log.info({ serial: next.server.cert.serialHex }, 'server certificate swapped in');
+          }
+          material = next;
+          renewal.schedule();
+          return next.server.cert;
+        });
+      return reloading;
+    };
+    const renewal = new RenewalTimer({
+      nextAt: () => nextRenewalAt(material, config),
+      renew: async () => {
+        await reload(false);
+      },
+      retryMs: () => retryDelay(material.server.cert, config.edgeCa.autoRenew.retry),
+      now,
+      log,
+    });
+    renewal.schedule();
+    closers.push(() => renewal.close());
+
+    log.info(
+      {
+        hostname: config.hostname,
+        port: broker.port,
+        scopeApiPort: scopeServer?.port,
+        metricsPort: metricsServer?.port,
+        serverCertSerial: material.server.cert.serialHex,
+        edgeCa: material.edgeCa.issuer.cert.subjectCn,
+      },
+      'gateway started',
+    );
+
+    return {
+      port: broker.port,
+      metricsPort: metricsServer?.port,
+      scopeApiPort: scopeServer?.port,
+      registry,
+      forwarder,
+      metrics: broker.metrics,
+      serverCertificate: () => material.server.cert,
+      edgeCa: () => ({
+        cert: material.edgeCa.issuer.cert,
+        quickstart: material.edgeCa.quickstart,
+        quickstartRootPath: material.edgeCa.quickstartRootPath,
+      }),
+      health: () => broker.health(),
+      reloadSecureContext: (o) => reload(o?.reissue === true),
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** PEM material for the upstream connections (only read when the gateway creates them itself). */
+interface UpstreamMaterial {
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** The name the upstream's certificate must carry. */
+  readonly servername: string;
+}
+
+async function upstreamMaterial(
+  config: GatewayConfig,
+  opts: CreateGatewayOptions,
+): Promise<UpstreamMaterial | undefined> {
+  if (opts.registry && opts.forwarder) return undefined;
+  return {
+    caPem: await readTextFile(config.trustBundleCert, 'trust_bundle_cert'),
+    certPem: await readTextFile(
+      config.provisioning.identityCert,
+      '[provisioning.authentication] identity_cert',
+    ),
+    keyPem: await readTextFile(config.provisioning.identityPk, '[provisioning.authentication] identity_pk'),
+    servername: config.parentHostname ?? config.provisioning.iothubHostname,
+  };
+}
+
+function createOwnRegistry(
+  config: GatewayConfig,
+  logger: Logger,
+  m: UpstreamMaterial | undefined,
+  now: () => number,
+): Promise<RegistryCache> {
+  if (!m) throw new Error('unreachable: upstream material missing');
+  const edgeDeviceId = config.provisioning.deviceId;
+  return createRegistryCache({
+    dataDir: config.gateway.dataDir,
+    edgeDeviceId,
+    settings: config.gateway.registry,
+    source: createScopeClient({
+      host: config.gateway.upstreamAddress,
+      port: config.gateway.upstreamApiPort,
+      servername: m.servername,
+      edgeDeviceId,
+      caPem: m.caPem,
+      certPem: m.certPem,
+      keyPem: m.keyPem,
+    }),
+    logger,
+    now,
+  });
+}
+
+function createOwnForwarder(
+  config: GatewayConfig,
+  logger: Logger,
+  m: UpstreamMaterial | undefined,
+  now: () => number,
+): Forwarder {
+  if (!m) throw new Error('unreachable: upstream material missing');
+  return createUpstream({
+    settings: config.gateway.storeAndForward,
+    dataDir: config.gateway.dataDir,
+    deviceId: config.provisioning.deviceId,
+    iothubHostname: config.provisioning.iothubHostname,
+    host: config.gateway.upstreamAddress,
+    port: config.gateway.upstreamMqttPort,
+    servername: m.servername,
+    caPem: m.caPem,
+    certPem: m.certPem,
+    keyPem: m.keyPem,
+    logger,
+    now,
+  });
+}
+
+/** Child gateways sync their scope from this one; needs a full registry cache (records()). */
+async function startOwnScopeServer(
+  config: GatewayConfig,
+  logger: Logger,
+  registry: GatewayRegistry,
+  material: TlsMaterial,
+): Promise<ScopeServer | undefined> {
+  if (typeof registry.records !== 'function') return undefined;
+  return startScopeServer({
+    cache: registry as RegistryCache,
+    tls: { cert: material.server.chainPem, key: material.server.keyPem },
+    host: config.gateway.listenAddress,
+    port: config.gateway.scopeApiPort,
+    logger,
+  });
+}
