@@ -55,6 +55,17 @@ function buildConfig(file: ConfigFile, baseDir: string, env: ParseConfigOptions[
       `must not exceed keepalive_max_secs (${keepaliveMaxSecs})`,
     );
   }
+  // A gateway whose parent is itself would forward to itself forever; IoT Edge refuses it too.
+  if (
+    file.parent_hostname !== undefined &&
+    file.parent_hostname.toLowerCase() === file.hostname.toLowerCase()
+  ) {
+    throw keyError(
+      '',
+      'parent_hostname',
+      `must differ from hostname "${file.hostname}" (a gateway cannot be its own parent)`,
+    );
+  }
   return {
     hostname: file.hostname,
     parentHostname: file.parent_hostname,

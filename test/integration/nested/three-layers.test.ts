@@ -1,6 +1,11 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/index.ts';
+import { createGateway } from '../../../src/gateway.ts';
 import { telemetryTopic } from '../../../src/iothub/topics.ts';
+import { silentLogger } from '../../../src/logger.ts';
 import { createScopeClient } from '../../../src/registry/index.ts';
 import type { TestCred } from '../../helpers/pki.ts';
 import { buildHierarchy, type Hierarchy } from './layers.ts';
@@ -110,6 +115,34 @@ describe('hub ← L1 ← L2 ← L3 ← sensor', () => {
     expect(ids).not.toContain('layer-2');
     // Layer 2's certificate asking for layer 1's own scope.
     await expect(client('layer-1').fetchPage(null)).rejects.toThrow();
+  });
+
+  it('refuses a loop: layer 1 configured with its own descendant (layer 2) as parent gets nowhere', async () => {
+    const l1 = h.layer(1);
+    const l2 = h.layer(2);
+    const text = (await readFile(l1.configPath, 'utf8'))
+      .replace(
+        /^trust_bundle_cert = .*$/m,
+        `trust_bundle_cert = "${join(h.dir, 'certs', 'root.pem')}"\nparent_hostname = "${l2.hostname}"`,
+      )
+      .replace(/^data_dir = .*$/m, `data_dir = "${join(h.dir, 'data-loop')}"`)
+      .replace(/^upstream_mqtt_port = .*$/m, `upstream_mqtt_port = ${l2.gw.port}`)
+      .replace(/^upstream_api_port = .*$/m, `upstream_api_port = ${l2.gw.scopeApiPort}`);
+    const path = join(h.dir, 'loop.toml');
+    await writeFile(path, text);
+    const looped = await createGateway({ config: await loadConfig(path), logger: silentLogger() });
+    try {
+      // Layer 2 does not know layer 1 as a device of its subtree: both its scope API and its broker refuse.
+      expect(await looped.registry.syncNow?.()).toBe(false);
+      expect(looped.registry.status().lastError).toMatch(/403|refused|unauthorized/i);
+      await until(
+        'upstream refused',
+        async () => (looped.forwarder.state() === 'refused' ? true : undefined),
+        15_000,
+      );
+    } finally {
+      await looped.close();
+    }
   });
 
   it('keeps admitting and buffering at layer 3 while layer 1 cannot reach the hub, then delivers in order', async () => {

@@ -354,3 +354,11 @@ describe('parseConfig: every error names its key', () => {
     expect(c.trustBundleCert).toBe('/opt/gw/certs/root.pem');
   });
 });
+
+describe('parseConfig: nesting', () => {
+  it('refuses a parent that is the gateway itself, naming parent_hostname', () => {
+    const err = configError(() => parseWith('parent_hostname = "GW.local"'));
+    expect(err.message).toMatch(/^parent_hostname: must differ from hostname/);
+    expect(parseWith('parent_hostname = "parent.local"').parentHostname).toBe('parent.local');
+  });
+});
