@@ -12,8 +12,7 @@ import {
   type UpstreamTotals,
 } from './broker/index.ts';
 import type { GatewayConfig } from './config/types.ts';
-import { loadTlsMaterial, nextRenewalAt, retryDelay, type TlsMaterial } from './edge-ca/index.ts';
-import { RenewalTimer } from './edge-ca/renewal.ts';
+import { loadTlsMaterial, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
 import type { Logger } from './logger.ts';
 import { type CertInfo, readTextFile } from './pki/index.ts';
 import { createRegistryCache, createScopeClient, type RegistryCache } from './registry/index.ts';
@@ -85,12 +84,17 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
   try {
     await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
     const certsDir = join(settings.dataDir, 'certs');
-    let material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
+    const material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
 
-    const upstream = await upstreamMaterial(config, opts);
-    const registry = opts.registry ?? (await createOwnRegistry(config, opts.logger, upstream, now));
+    // Identity and trust files are read only when the gateway creates its own upstream clients.
+    let pems: UpstreamMaterial | undefined;
+    const upstream = async (): Promise<UpstreamMaterial> => {
+      pems ??= await upstreamMaterial(config);
+      return pems;
+    };
+    const registry = opts.registry ?? (await createOwnRegistry(config, opts.logger, await upstream(), now));
     if (!opts.registry) closers.push(() => registry.close?.());
-    const forwarder = opts.forwarder ?? createOwnForwarder(config, opts.logger, upstream, now);
+    const forwarder = opts.forwarder ?? createOwnForwarder(config, opts.logger, await upstream(), now);
     if (!opts.forwarder) closers.push(() => forwarder.close());
 
     const broker: BrokerHandle = await startBroker({
@@ -128,41 +132,19 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       closers.push(() => started.close());
     }
 
-    let reloading: Promise<CertInfo> = Promise.resolve(material.server.cert);
-    const reload = (reissue: boolean): Promise<CertInfo> => {
-      // Serialized: two reloads never write the certificate files at the same time.
-      reloading = reloading
-        .catch(() => undefined)
-        .then(async () => {
-          const next = await loadTlsMaterial({
-            config,
-            dir: certsDir,
-            now: now(),
-            log,
-            reissueServer: reissue,
-          });
-          if (next.server.cert.sha256 !== material.server.cert.sha256) {
-            broker.setSecureContext({ certChainPem: next.server.chainPem, keyPem: next.server.keyPem });
-            scopeServer?.setSecureContext({ cert: next.server.chainPem, key: next.server.keyPem });
-            log.info({ serial: next.server.cert.serialHex }, 'server certificate swapped in');
-          }
-          material = next;
-          renewal.schedule();
-          return next.server.cert;
-        });
-      return reloading;
-    };
-    const renewal = new RenewalTimer({
-      nextAt: () => nextRenewalAt(material, config),
-      renew: async () => {
-        await reload(false);
-      },
-      retryMs: () => retryDelay(material.server.cert, config.edgeCa.autoRenew.retry),
+    const certificates = startCertificateRenewal({
+      config,
+      dir: certsDir,
+      initial: material,
       now,
       log,
+      apply: (next) => {
+        broker.setSecureContext({ certChainPem: next.server.chainPem, keyPem: next.server.keyPem });
+        scopeServer?.setSecureContext({ cert: next.server.chainPem, key: next.server.keyPem });
+        log.info({ serial: next.server.cert.serialHex }, 'server certificate swapped in');
+      },
     });
-    renewal.schedule();
-    closers.push(() => renewal.close());
+    closers.push(() => certificates.close());
 
     log.info(
       {
@@ -183,14 +165,17 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       registry,
       forwarder,
       metrics: broker.metrics,
-      serverCertificate: () => material.server.cert,
-      edgeCa: () => ({
-        cert: material.edgeCa.issuer.cert,
-        quickstart: material.edgeCa.quickstart,
-        quickstartRootPath: material.edgeCa.quickstartRootPath,
-      }),
+      serverCertificate: () => certificates.current().server.cert,
+      edgeCa: () => {
+        const { edgeCa } = certificates.current();
+        return {
+          cert: edgeCa.issuer.cert,
+          quickstart: edgeCa.quickstart,
+          quickstartRootPath: edgeCa.quickstartRootPath,
+        };
+      },
       health: () => broker.health(),
-      reloadSecureContext: (o) => reload(o?.reissue === true),
+      reloadSecureContext: (o) => certificates.reload(o?.reissue === true),
       close: closeAll,
     };
   } catch (err) {
@@ -208,11 +193,7 @@ interface UpstreamMaterial {
   readonly servername: string;
 }
 
-async function upstreamMaterial(
-  config: GatewayConfig,
-  opts: CreateGatewayOptions,
-): Promise<UpstreamMaterial | undefined> {
-  if (opts.registry && opts.forwarder) return undefined;
+async function upstreamMaterial(config: GatewayConfig): Promise<UpstreamMaterial> {
   return {
     caPem: await readTextFile(config.trustBundleCert, 'trust_bundle_cert'),
     certPem: await readTextFile(
@@ -227,10 +208,9 @@ async function upstreamMaterial(
 function createOwnRegistry(
   config: GatewayConfig,
   logger: Logger,
-  m: UpstreamMaterial | undefined,
+  m: UpstreamMaterial,
   now: () => number,
 ): Promise<RegistryCache> {
-  if (!m) throw new Error('unreachable: upstream material missing');
   const edgeDeviceId = config.provisioning.deviceId;
   return createRegistryCache({
     dataDir: config.gateway.dataDir,
@@ -253,10 +233,9 @@ function createOwnRegistry(
 function createOwnForwarder(
   config: GatewayConfig,
   logger: Logger,
-  m: UpstreamMaterial | undefined,
+  m: UpstreamMaterial,
   now: () => number,
 ): Forwarder {
-  if (!m) throw new Error('unreachable: upstream material missing');
   return createUpstream({
     settings: config.gateway.storeAndForward,
     dataDir: config.gateway.dataDir,

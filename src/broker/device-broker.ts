@@ -113,11 +113,13 @@ export async function createDeviceBroker(opts: DeviceBrokerOptions): Promise<Dev
   // aedes emits 'error' for persistence failures; without a listener that would crash the process.
   (broker as EventEmitter).on('error', (err: unknown) => log.error({ err }, 'broker error'));
 
-  forwarder.onC2d((m) => c2d.deliver(m));
-  registry.onChange((change) => applyRegistryChange(ctx, clients(), change));
-
   const clients = (): Record<string, GatehouseClient | undefined> =>
     (broker as unknown as { clients: Record<string, GatehouseClient | undefined> }).clients;
+  // Neither collaborator can unregister a listener, so both go quiet once the broker is closed.
+  forwarder.onC2d((m) => (broker.closed ? false : c2d.deliver(m)));
+  registry.onChange((change) => {
+    if (!broker.closed) applyRegistryChange(ctx, clients(), change);
+  });
 
   return {
     c2d,

@@ -31,6 +31,7 @@ export const CONFIG_DEFAULTS = {
     keepaliveMinSecs: 0,
     keepaliveMaxSecs: 1177,
   },
+  workload: { enabled: false, certDays: 30 },
   storeAndForward: {
     timeToLiveSecs: 7200,
     maxBytes: 1024 ** 3,
@@ -57,10 +58,14 @@ export const CONFIG_BOUNDS = {
   timeToLiveSecs: [1, 31_536_000],
   maxBytes: [1024 * 1024, 2 ** 50],
   maxC2dPerDevice: [0, 100_000],
+  workloadCertDays: [1, 3650],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const FULL_POLICIES = ['refuse', 'drop-oldest'] as const;
+
+/** Where an EST-enrolled identity lives: `DATA/certs/<name>.cert.pem` and `.key.pem`. */
+export const EST_IDENTITY_NAME = 'est-identity';
 
 /** Largest config file read; anything bigger is not a config file. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

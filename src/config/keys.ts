@@ -74,14 +74,15 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
     key: 'identity_cert',
     field: 'provisioning.identityCert',
     default: 'required',
-    meaning: 'PEM of the device identity certificate (leaf first, chain may follow).',
+    meaning:
+      'PEM of the device identity certificate (leaf first, chain may follow). Omitted with [cert_issuance.est] (enrolled into data_dir).',
   },
   {
     table: 'provisioning.authentication',
     key: 'identity_pk',
     field: 'provisioning.identityPk',
     default: 'required',
-    meaning: 'PEM private key of identity_cert; must match it.',
+    meaning: 'PEM private key of identity_cert; must match it. Omitted with [cert_issuance.est].',
   },
   {
     table: 'edge_ca',
@@ -126,6 +127,57 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
     field: 'edgeCa.autoRenew.retry',
     default: `"${D.autoRenew.retry}"`,
     meaning: 'Wait between failed renewal attempts: a share of the lifetime ("4%") or a duration ("1h").',
+  },
+  {
+    table: 'cert_issuance.est',
+    key: 'url',
+    field: 'certIssuance.est.url',
+    default: 'required',
+    meaning:
+      'EST (RFC 7030) base URL, "https://host:port/.well-known/est". Setting this table enrolls and renews the identity certificate over EST.',
+  },
+  {
+    table: 'cert_issuance.est',
+    key: 'trusted_certs',
+    field: 'certIssuance.est.trustedCerts',
+    default: 'trust_bundle_cert',
+    meaning: "Array of PEM files: the roots the EST server's certificate chain must lead to.",
+  },
+  {
+    table: 'cert_issuance.est',
+    key: 'bootstrap_identity_cert',
+    field: 'certIssuance.est.bootstrapIdentityCert',
+    default: 'unset',
+    meaning:
+      'PEM of the long-lived bootstrap certificate that authenticates the first enrollment (set with bootstrap_identity_pk).',
+  },
+  {
+    table: 'cert_issuance.est',
+    key: 'bootstrap_identity_pk',
+    field: 'certIssuance.est.bootstrapIdentityPk',
+    default: 'unset',
+    meaning: 'PEM private key of bootstrap_identity_cert; must match it.',
+  },
+  {
+    table: 'cert_issuance.est.identity_auto_renew',
+    key: 'rotate_key',
+    field: 'certIssuance.est.identityAutoRenew.rotateKey',
+    default: String(D.autoRenew.rotateKey),
+    meaning: 'Generate a new key pair when the identity certificate is renewed.',
+  },
+  {
+    table: 'cert_issuance.est.identity_auto_renew',
+    key: 'threshold',
+    field: 'certIssuance.est.identityAutoRenew.threshold',
+    default: `"${D.autoRenew.threshold}"`,
+    meaning: 'When to renew the identity certificate (same forms as [edge_ca.auto_renew] threshold).',
+  },
+  {
+    table: 'cert_issuance.est.identity_auto_renew',
+    key: 'retry',
+    field: 'certIssuance.est.identityAutoRenew.retry',
+    default: `"${D.autoRenew.retry}"`,
+    meaning: 'Wait between failed identity renewals (a share of the lifetime or a duration).',
   },
   {
     table: 'gateway',
@@ -295,6 +347,28 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
     field: 'gateway.storeAndForward.maxC2dPerDevice',
     default: String(D.storeAndForward.maxC2dPerDevice),
     meaning: 'Cloud-to-device messages kept for an offline device with a persistent session.',
+  },
+  {
+    table: 'gateway.workload',
+    key: 'enabled',
+    field: 'gateway.workload.enabled',
+    default: String(D.workload.enabled),
+    meaning: 'Serve the workload API for co-located modules on the unix socket data_dir/workload.sock.',
+  },
+  {
+    table: 'gateway.workload',
+    key: 'allowed_names',
+    field: 'gateway.workload.allowedNames',
+    default: '[]',
+    meaning:
+      'Names (globs, "*" = any run of characters) a module may put in a requested CN or SAN, e.g. ["*.local", "sensor-*"]; others are refused.',
+  },
+  {
+    table: 'gateway.workload',
+    key: 'cert_days',
+    field: 'gateway.workload.certDays',
+    default: String(D.workload.certDays),
+    meaning: `Longest lifetime of a module server certificate, days (${range(B.workloadCertDays)}; never beyond the Edge CA).`,
   },
 ];
 

@@ -31,9 +31,20 @@ export async function loadConfig(
 async function checkFiles(config: GatewayConfig): Promise<void> {
   await readCertificates(config.trustBundleCert, '', 'trust_bundle_cert');
 
-  const auth = 'provisioning.authentication';
-  const identity = await readCertificates(config.provisioning.identityCert, auth, 'identity_cert');
-  await readMatchingKey(config.provisioning.identityPk, identity, auth, 'identity_pk', 'identity_cert');
+  const est = config.certIssuance.est;
+  if (est) {
+    // The enrolled identity may not exist yet (first start); the gateway enrolls it with the bootstrap pair.
+    const table = 'cert_issuance.est';
+    for (const path of est.trustedCerts) await readCertificates(path, table, 'trusted_certs');
+    if (est.bootstrapIdentityCert !== undefined && est.bootstrapIdentityPk !== undefined) {
+      const boot = await readCertificates(est.bootstrapIdentityCert, table, 'bootstrap_identity_cert');
+      await readMatchingKey(est.bootstrapIdentityPk, boot, table, 'bootstrap_identity_pk', 'bootstrap_identity_cert');
+    }
+  } else {
+    const auth = 'provisioning.authentication';
+    const identity = await readCertificates(config.provisioning.identityCert, auth, 'identity_cert');
+    await readMatchingKey(config.provisioning.identityPk, identity, auth, 'identity_pk', 'identity_cert');
+  }
 
   const { cert, pk } = config.edgeCa;
   if (cert !== undefined && pk !== undefined) {

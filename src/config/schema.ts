@@ -4,7 +4,9 @@ import { CONFIG_BOUNDS, FULL_POLICIES, LOG_LEVELS } from './defaults.ts';
 import {
   isHostName,
   parseLifetimePoint,
+  parseEstUrl,
   parseListenAddress,
+  parseNameGlob,
   resolveConfigPath,
   type ValueResult,
 } from './values.ts';
@@ -56,8 +58,9 @@ export function configFileSchema(baseDir: string) {
     .object(
       {
         method: z.literal('x509', { error: 'must be "x509" (the only supported method)' }),
-        identity_cert: path,
-        identity_pk: path,
+        // Required unless [cert_issuance.est] enrolls the identity (checked on the whole file).
+        identity_cert: path.optional(),
+        identity_pk: path.optional(),
       },
       table,
     )
@@ -104,6 +107,46 @@ export function configFileSchema(baseDir: string) {
         });
       }
     });
+
+  const identityAutoRenew = autoRenew;
+
+  const est = z
+    .object(
+      {
+        url: checked('an https:// URL', parseEstUrl),
+        trusted_certs: z.array(path, { error: 'must be an array of paths' }).min(1, { error: 'must not be empty' }).optional(),
+        bootstrap_identity_cert: path.optional(),
+        bootstrap_identity_pk: path.optional(),
+        identity_auto_renew: identityAutoRenew.optional(),
+      },
+      table,
+    )
+    .strict()
+    .superRefine((value, ctx) => {
+      if ((value.bootstrap_identity_cert === undefined) !== (value.bootstrap_identity_pk === undefined)) {
+        const [missing, present] =
+          value.bootstrap_identity_cert === undefined
+            ? ['bootstrap_identity_cert', 'bootstrap_identity_pk']
+            : ['bootstrap_identity_pk', 'bootstrap_identity_cert'];
+        ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${present} is set` });
+      }
+    });
+
+  const certIssuance = z.object({ est: est.optional() }, table).strict();
+
+  const workload = z
+    .object(
+      {
+        enabled: bool.optional(),
+        allowed_names: z
+          .array(checked('a name glob', parseNameGlob), { error: 'must be an array of name globs' })
+          .max(256, { error: 'must hold at most 256 entries' })
+          .optional(),
+        cert_days: int(CONFIG_BOUNDS.workloadCertDays).optional(),
+      },
+      table,
+    )
+    .strict();
 
   const registry = z
     .object(
@@ -159,6 +202,7 @@ export function configFileSchema(baseDir: string) {
         registry: registry.optional(),
         limits: limits.optional(),
         store_and_forward: storeAndForward.optional(),
+        workload: workload.optional(),
       },
       table,
     )
@@ -172,11 +216,30 @@ export function configFileSchema(baseDir: string) {
         trust_bundle_cert: path,
         provisioning,
         edge_ca: edgeCa.optional(),
+        cert_issuance: certIssuance.optional(),
         gateway: gateway.optional(),
       },
       table,
     )
-    .strict();
+    .strict()
+    .superRefine((value, ctx) => {
+      // With EST the identity is enrolled into the data directory; a configured file would be ignored.
+      const auth = value.provisioning?.authentication;
+      if (!auth) return;
+      const est = value.cert_issuance?.est !== undefined;
+      for (const key of ['identity_cert', 'identity_pk'] as const) {
+        if (!est && auth[key] === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['provisioning', 'authentication', key], message: 'required' });
+        }
+        if (est && auth[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['provisioning', 'authentication', key],
+            message: 'must be omitted when [cert_issuance.est] is set (the identity is enrolled into data_dir)',
+          });
+        }
+      }
+    });
 }
 
 export type ConfigFile = z.output<ReturnType<typeof configFileSchema>>;
@@ -187,7 +250,11 @@ export const CONFIG_TABLES: ReadonlySet<string> = new Set([
   'provisioning.authentication',
   'edge_ca',
   'edge_ca.auto_renew',
+  'cert_issuance',
+  'cert_issuance.est',
+  'cert_issuance.est.identity_auto_renew',
   'gateway',
+  'gateway.workload',
   'gateway.registry',
   'gateway.limits',
   'gateway.store_and_forward',

@@ -12,7 +12,31 @@ export interface GatewayConfig {
   readonly trustBundleCert: string;
   readonly provisioning: ProvisioningConfig;
   readonly edgeCa: EdgeCaConfig;
+  /** TOML `[cert_issuance]`: where certificates come from when not made locally. */
+  readonly certIssuance: CertIssuanceConfig;
   readonly gateway: GatehouseSettings;
+}
+
+export interface CertIssuanceConfig {
+  /** TOML `[cert_issuance.est]`; undefined = no EST (the identity certificate is a configured file). */
+  readonly est: EstConfig | undefined;
+}
+
+/**
+ * RFC 7030 enrollment of the identity certificate (IoT Edge's `[cert_issuance.est]`). With EST,
+ * `provisioning.identityCert`/`identityPk` point at the enrolled files in the data directory
+ * (`DATA/certs/est-identity.cert.pem` / `.key.pem`).
+ */
+export interface EstConfig {
+  /** `url`: the EST base, `https://host:port/.well-known/est`. */
+  readonly url: string;
+  /** `trusted_certs`: PEM file(s) of the roots the EST server's chain must lead to; default trust_bundle_cert. */
+  readonly trustedCerts: readonly string[];
+  /** `bootstrap_identity_cert` / `bootstrap_identity_pk`: authenticate the first enrollment. */
+  readonly bootstrapIdentityCert: string | undefined;
+  readonly bootstrapIdentityPk: string | undefined;
+  /** `[cert_issuance.est.identity_auto_renew]`. */
+  readonly identityAutoRenew: AutoRenewConfig;
 }
 
 export interface ProvisioningConfig {
@@ -22,7 +46,10 @@ export interface ProvisioningConfig {
   readonly iothubHostname: string;
   /** TOML `device_id`: this gateway's edge device id at the hub. */
   readonly deviceId: string;
-  /** TOML `[provisioning.authentication]` `method = "x509"`, `identity_cert`, `identity_pk`. */
+  /**
+   * TOML `[provisioning.authentication]` `method = "x509"`, `identity_cert`, `identity_pk`. With
+   * `[cert_issuance.est]` these are the enrolled files in the data directory instead.
+   */
   readonly identityCert: string;
   readonly identityPk: string;
 }
@@ -77,6 +104,17 @@ export interface GatehouseSettings {
   readonly registry: RegistrySettings;
   readonly limits: LimitSettings;
   readonly storeAndForward: StoreAndForwardSettings;
+  readonly workload: WorkloadSettings;
+}
+
+/** `[gateway.workload]`: the local certificate API for co-located modules (DATA/workload.sock). */
+export interface WorkloadSettings {
+  /** `enabled`, default false. */
+  readonly enabled: boolean;
+  /** `allowed_names`: globs (`*` = any run of characters) a requested CN or SAN must match; default none. */
+  readonly allowedNames: readonly string[];
+  /** `cert_days`, default 30: longest lifetime of an issued module certificate (never beyond the Edge CA). */
+  readonly certDays: number;
 }
 
 export interface RegistrySettings {

@@ -84,3 +84,33 @@ export function parseListenAddress(value: string): ValueResult<{ host: string; p
   }
   return { ok: true, value: { host, port } };
 }
+
+/**
+ * `[cert_issuance.est] url`: an https URL with a host and no credentials, query or fragment, e.g.
+ * `https://hub.example:8443/.well-known/est`. Returned without a trailing slash.
+ */
+export function parseEstUrl(value: string): ValueResult<string> {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { ok: false, message: 'must be an https:// URL like "https://host:8443/.well-known/est"' };
+  }
+  if (url.protocol !== 'https:') return { ok: false, message: 'must be an https:// URL (EST runs over TLS)' };
+  if (url.username || url.password || url.search || url.hash) {
+    return { ok: false, message: 'must not carry credentials, a query or a fragment' };
+  }
+  return { ok: true, value: url.href.replace(/\/+$/, '') };
+}
+
+/**
+ * `[gateway.workload] allowed_names`: a DNS-like glob a module's requested name must match —
+ * letters, digits, `-`, `.`, `_` and `*` (any run of characters), or an IP address.
+ */
+export function parseNameGlob(value: string): ValueResult<string> {
+  if (isIP(value) !== 0) return { ok: true, value: value.toLowerCase() };
+  if (value.length === 0 || value.length > 253 || !/^[A-Za-z0-9*._-]+$/.test(value)) {
+    return { ok: false, message: 'each entry must be a name or glob of letters, digits, - . _ and * (or an IP)' };
+  }
+  return { ok: true, value: value.toLowerCase() };
+}

@@ -1,4 +1,8 @@
+import type { GatewayConfig } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
+import type { CertInfo } from '../pki/index.ts';
+import { retryDelay } from './lifetime.ts';
+import { loadTlsMaterial, nextRenewalAt, type TlsMaterial } from './material.ts';
 
 /** setTimeout's longest delay; a later renewal point is reached in several hops. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -60,4 +64,57 @@ export class RenewalTimer {
       },
     );
   }
+}
+
+export interface CertificateRenewal {
+  current(): TlsMaterial;
+  /** Reloads the Edge CA, reuses or reissues the server certificate, applies it when it changed. */
+  reload(reissue: boolean): Promise<CertInfo>;
+  close(): void;
+}
+
+/**
+ * Keeps the TLS material current: reloads serialized (two never write the certificate files at once),
+ * and a timer reloads at the next renewal point, retrying after `[edge_ca.auto_renew] retry`.
+ */
+export function startCertificateRenewal(o: {
+  readonly config: GatewayConfig;
+  readonly dir: string;
+  readonly initial: TlsMaterial;
+  readonly now: () => number;
+  readonly log: Logger;
+  readonly apply: (next: TlsMaterial) => void;
+}): CertificateRenewal {
+  let material = o.initial;
+  let chain: Promise<unknown> = Promise.resolve();
+  const reload = (reissue: boolean): Promise<CertInfo> => {
+    const run = chain
+      .catch(() => undefined)
+      .then(async () => {
+        const next = await loadTlsMaterial({
+          config: o.config,
+          dir: o.dir,
+          now: o.now(),
+          log: o.log,
+          reissueServer: reissue,
+        });
+        if (next.server.cert.sha256 !== material.server.cert.sha256) o.apply(next);
+        material = next;
+        timer.schedule();
+        return next.server.cert;
+      });
+    chain = run;
+    return run;
+  };
+  const timer = new RenewalTimer({
+    nextAt: () => nextRenewalAt(material, o.config),
+    renew: async () => {
+      await reload(false);
+    },
+    retryMs: () => retryDelay(material.server.cert, o.config.edgeCa.autoRenew.retry),
+    now: o.now,
+    log: o.log,
+  });
+  timer.schedule();
+  return { current: () => material, reload, close: () => timer.close() };
 }

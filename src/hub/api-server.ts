@@ -9,6 +9,8 @@ import { ADMIN_PREFIX, MAX_BODY_BYTES } from './api-schemas.ts';
 import { httpError, readJsonBody, sendError, sendJson, statusOf } from './http-json.ts';
 import { listenOn } from './listen.ts';
 import { isScopePath, type ScopeRequest } from './scope-routes.ts';
+// EST (certificate lifecycle): routes live in est-routes.ts; only mounted here.
+import { type EstHandler, isEstPath } from './est-routes.ts';
 
 export interface ApiServerOptions {
   readonly host: string;
@@ -18,6 +20,8 @@ export interface ApiServerOptions {
   readonly token: string;
   readonly admin: (req: AdminRequest) => Promise<ApiResult>;
   readonly scope: (req: ScopeRequest) => ApiResult;
+  /** RFC 7030 EST under /.well-known/est (answers with PKCS#7, not JSON). */
+  readonly est?: EstHandler;
   readonly logger: Logger;
 }
 
@@ -70,6 +74,10 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
       });
     } else if (isScopePath(path)) {
       result = o.scope({ method, path, query, socket: req.socket });
+    } else if (o.est && isEstPath(path)) {
+      // EST mount (lifecycle): the handler writes its own non-JSON answer; errors fall to fail() below.
+      await o.est(req, res, path);
+      return;
     } else {
       throw httpError(404, 'GH_ERR_NOT_FOUND', `no such route: ${path.slice(0, 200)}`);
     }

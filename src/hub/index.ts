@@ -10,6 +10,8 @@ import { C2dDispatcher } from './c2d-dispatch.ts';
 import { C2dQueue } from './c2d-queue.ts';
 import { CaRegistry } from './cas.ts';
 import { DeviceRegistry } from './devices.ts';
+import { ensureEstCa } from './est-ca.ts';
+import { createEstRoutes } from './est-routes.ts';
 import {
   assertNoOtherHub,
   ensureAdminToken,
@@ -38,6 +40,8 @@ export interface HubOptions {
   apiPort?: number;
   /** CN + SAN of the hub's server certificate. Default 'localhost'. */
   hostname?: string;
+  /** Lifetime of identity certificates issued over EST, days. Default 90. */
+  estCertDays?: number;
   /** Default: silent. */
   logger?: Logger;
 }
@@ -101,6 +105,8 @@ export async function startHub(opts: HubOptions): Promise<HubHandle> {
     });
     const endpoint = mqtt;
     const apiLog = root.child({ component: 'hub-api' });
+    // EST (certificate lifecycle): the EST CA under DATA/tls.
+    const estCa = await ensureEstCa({ dataDir, logger: log });
     api = await startApiServer({
       host,
       port: apiPort,
@@ -117,6 +123,7 @@ export async function startHub(opts: HubOptions): Promise<HubHandle> {
         logger: apiLog,
       }),
       scope: createScopeRoutes({ devices, cas, logger: apiLog }),
+      est: createEstRoutes({ devices, cas, estCa, certDays: opts.estCertDays ?? 90, logger: apiLog }),
       logger: apiLog,
     });
     await writeHubInfo(dataDir, { host, mqttPort: mqtt.port, apiPort: api.port, hostname, pid: process.pid });

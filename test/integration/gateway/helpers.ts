@@ -304,6 +304,7 @@ export function rawConnect(
   return new Promise((resolve, reject) => {
     let ticket: Buffer | undefined;
     let returnCode: number | undefined;
+    let reused = false;
     const socket = tlsConnect({
       host: '127.0.0.1',
       port: env.gw.port,
@@ -319,6 +320,7 @@ export function rawConnect(
       if (returnCode !== undefined) socket.end();
     });
     socket.on('secureConnect', () => {
+      reused = socket.isSessionReused();
       socket.write(
         mqttPacket.generate({
           cmd: 'connect',
@@ -344,7 +346,7 @@ export function rawConnect(
     });
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve({ returnCode, reused: socket.isSessionReused(), session: ticket });
+      resolve({ returnCode, reused, session: ticket });
     });
   });
 }

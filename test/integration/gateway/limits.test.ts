@@ -62,7 +62,8 @@ function whenClosed(s: Socket, ms = 5000): Promise<boolean> {
 
 describe('[gateway.limits]', () => {
   it('closes a connection that completes neither TLS nor CONNECT within handshake_timeout_ms, not a connected one', async () => {
-    const s = await limited('handshake_timeout_ms = 300');
+    // Long enough for a real device on a busy machine, short enough for the test.
+    const s = await limited('handshake_timeout_ms = 1000');
     env = s.env;
     const cred = await device(env, s.registry, 'ok-dev');
     const silentTcp = await tcpOpen(env.gw.port);

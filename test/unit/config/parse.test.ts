@@ -93,7 +93,9 @@ describe('parseConfig: defaults', () => {
         fullPolicy: 'refuse',
         maxC2dPerDevice: 50,
       },
+      workload: { enabled: false, allowedNames: [], certDays: 30 },
     });
+    expect(c.certIssuance).toEqual({ est: undefined });
   });
 
   it('defaults upstream_address to parent_hostname on a child gateway', () => {

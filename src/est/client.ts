@@ -1,0 +1,113 @@
+import { request } from 'node:https';
+import { isIP } from 'node:net';
+import { GatehouseError } from '../errors.ts';
+import type { CertInfo } from '../pki/index.ts';
+import { decodeCertsOnly, isPkcs7Mime, MAX_EST_BODY_BYTES } from './pkcs7.ts';
+import type { EnrollResponse } from './response.ts';
+
+export interface EstClientOptions {
+  /** `[cert_issuance.est] url`: `https://host:port/.well-known/est` (no trailing slash). */
+  readonly url: string;
+  /** PEM of the roots the EST server's chain must lead to (`trusted_certs`). */
+  readonly trustPem: string;
+  /** Whole-request deadline, ms. Default 15000. */
+  readonly timeoutMs?: number;
+}
+
+/** The client certificate an enrollment is authenticated with: bootstrap or current identity. */
+export interface EstClientAuth {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface EstClient {
+  /** GET /cacerts: the EST CA certificates. */
+  caCerts(): Promise<CertInfo[]>;
+  /** POST /simpleenroll or /simplereenroll with a base64 PKCS#10 body; the raw answer, for checkEnrollResponse. */
+  enroll(op: 'simpleenroll' | 'simplereenroll', csrBase64: string, auth: EstClientAuth): Promise<EnrollResponse>;
+}
+
+/**
+ * RFC 7030 over HTTPS. The server is verified against `trustPem` and the URL's host name (or IP);
+ * enrollment presents the given client certificate (mutual TLS). Answers are bounded in size and time;
+ * what they mean is decided by checkEnrollResponse, not here.
+ */
+export function createEstClient(opts: EstClientOptions): EstClient {
+  const base = new URL(opts.url);
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const host = base.hostname.replace(/^\[|\]$/g, '');
+
+  const call = (
+    method: 'GET' | 'POST',
+    op: string,
+    body: string | undefined,
+    auth: EstClientAuth | undefined,
+  ): Promise<EnrollResponse> =>
+    new Promise((resolve, reject) => {
+      const fail = (err: GatehouseError): void => {
+        clearTimeout(deadline);
+        req.destroy();
+        reject(err);
+      };
+      const req = request(
+        {
+          host,
+          port: base.port === '' ? 443 : Number(base.port),
+          path: `${base.pathname.replace(/\/+$/, '')}/${op}`,
+          method,
+          ca: opts.trustPem,
+          ...(isIP(host) === 0 ? { servername: host } : {}),
+          ...(auth ? { cert: auth.certPem, key: auth.keyPem } : {}),
+          minVersion: 'TLSv1.2',
+          agent: false,
+          headers: body === undefined ? {} : { 'content-type': 'application/pkcs10', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_EST_BODY_BYTES) {
+              fail(new GatehouseError('GH_ERR_PROTOCOL', `EST ${op}: answer larger than ${MAX_EST_BODY_BYTES} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            clearTimeout(deadline);
+            resolve({
+              status: res.statusCode ?? 0,
+              contentType: res.headers['content-type'],
+              body: Buffer.concat(chunks).toString('latin1'),
+            });
+          });
+          res.on('error', (err) => fail(unreachable(op, err)));
+        },
+      );
+      const deadline = setTimeout(
+        () => fail(new GatehouseError('GH_ERR_UNREACHABLE', `EST ${op}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on('error', (err) => fail(unreachable(op, err)));
+      req.end(body);
+    });
+
+  return {
+    async caCerts() {
+      const res = await call('GET', 'cacerts', undefined, undefined);
+      if (res.status !== 200) throw new GatehouseError('GH_ERR_PROTOCOL', `EST cacerts: HTTP ${res.status}`);
+      if (!isPkcs7Mime(res.contentType)) {
+        throw new GatehouseError(
+          'GH_ERR_PROTOCOL',
+          `EST cacerts: content-type is "${res.contentType ?? 'none'}", not application/pkcs7-mime`,
+        );
+      }
+      return decodeCertsOnly(res.body, 'EST cacerts');
+    },
+    enroll: (op, csrBase64, auth) => call('POST', op, csrBase64, auth),
+  };
+}
+
+function unreachable(op: string, err: Error): GatehouseError {
+  return new GatehouseError('GH_ERR_UNREACHABLE', `EST ${op}: ${err.message}`, { cause: err });
+}
