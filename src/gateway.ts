@@ -12,7 +12,10 @@ import {
   type UpstreamTotals,
 } from './broker/index.ts';
 import type { GatewayConfig } from './config/types.ts';
-import { loadTlsMaterial, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
+import { loadTlsMaterial, renewalTime, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
+import { GatehouseError } from './errors.ts';
+import { CertificateWatch, withCertificateHealth } from './lifecycle/cert-status.ts';
+import { prepareEstIdentity, startIdentityRenewal, startWorkload } from './lifecycle/wiring.ts';
 import type { Logger } from './logger.ts';
 import { type CertInfo, readTextFile } from './pki/index.ts';
 import { createRegistryCache, createScopeClient, type RegistryCache } from './registry/index.ts';
@@ -52,6 +55,12 @@ export interface Gateway {
     readonly quickstartRootPath: string | undefined;
   };
   health(): Health;
+  /** The identity certificate enrolled over EST, when `[cert_issuance.est]` is set. */
+  identityCertificate(): CertInfo | undefined;
+  /** Renews the EST identity now (the upstream reconnects with it); rejects, keeping the old one, on failure. */
+  renewIdentity(): Promise<CertInfo>;
+  /** The workload API's unix socket, when `[gateway.workload] enabled`. */
+  readonly workloadSocket: string | undefined;
   /**
    * Reloads the Edge CA (re-reading configured files), reuses or reissues the server certificate and
    * swaps it into the listeners; established connections are kept. Resolves the certificate now served.
@@ -85,6 +94,10 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
     await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
     const certsDir = join(settings.dataDir, 'certs');
     const material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
+    // Lifecycle: EST enrollment precedes reading the identity files; the watch feeds metrics and /health.
+    const watch = new CertificateWatch(now);
+    const injected = opts.registry !== undefined && opts.forwarder !== undefined;
+    const est = injected ? undefined : await prepareEstIdentity(config, certsDir, opts.logger, now);
 
     // Identity and trust files are read only when the gateway creates its own upstream clients.
     let pems: UpstreamMaterial | undefined;
@@ -109,6 +122,8 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       now,
     });
     closers.push(() => broker.close());
+    watch.register(broker.metrics.registry);
+    const health = (): Health => withCertificateHealth(broker.health(), watch);
 
     const scopeServer = await startOwnScopeServer(config, opts.logger, registry, material);
     if (scopeServer) closers.push(() => scopeServer.close());
@@ -125,7 +140,7 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       metricsServer = await startMetricsServer({
         ...settings.metricsListen,
         metrics: broker.metrics,
-        health: () => broker.health(),
+        health,
         log,
       });
       const started = metricsServer;
@@ -145,6 +160,17 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       },
     });
     closers.push(() => certificates.close());
+    const threshold = config.edgeCa.autoRenew.threshold;
+    const serverCert = () => certificates.current().server.cert;
+    watch.watch('server', serverCert, () => renewalTime(serverCert(), threshold));
+    if (material.edgeCa.quickstart) {
+      const edgeCert = () => certificates.current().edgeCa.issuer.cert;
+      watch.watch('edge_ca', edgeCert, () => renewalTime(edgeCert(), threshold));
+    }
+    const identity = est && startIdentityRenewal({ manager: est, forwarder, watch, log, now });
+    if (identity) closers.push(() => identity.timer.close());
+    const workload = await startWorkload({ config, material: certificates.current, logger: opts.logger, now });
+    if (workload) closers.push(() => workload.close());
 
     log.info(
       {
@@ -174,7 +200,14 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
           quickstartRootPath: edgeCa.quickstartRootPath,
         };
       },
-      health: () => broker.health(),
+      health,
+      identityCertificate: () => est?.current()?.cred.cert,
+      renewIdentity: async () => {
+        if (!identity || !est) throw new GatehouseError('GH_ERR_CONFIG', 'no [cert_issuance.est] configured');
+        await identity.renew();
+        return est.current()?.cred.cert as CertInfo;
+      },
+      workloadSocket: workload?.socketPath,
       reloadSecureContext: (o) => certificates.reload(o?.reissue === true),
       close: closeAll,
     };

@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
       '',
     );
   }
-  const targets = checkTargets(results);
+  const targets = options.mode === 'compare' ? checkTargets(results) : [];
   if (targets.length > 0) {
     out.push(
       'Targets:',

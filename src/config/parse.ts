@@ -201,12 +201,16 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
   }
   const dotted = path.join('.');
   const isTable = CONFIG_TABLES.has(dotted);
+  // An array element (`trusted_certs[1]`) is named after its key, with the index after it.
+  const at = path.findIndex((p) => /^\d+$/.test(p));
+  const keyPath = at < 0 ? path : path.slice(0, at);
+  const index = at < 0 ? '' : `[${path.slice(at).join('][')}]`;
   const label =
     path.length === 0
       ? 'config file'
       : isTable
         ? `[${dotted}]`
-        : keyLabel(path.slice(0, -1).join('.'), path.at(-1) ?? '');
+        : `${keyLabel(keyPath.slice(0, -1).join('.'), keyPath.at(-1) ?? '')}${index}`;
   if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined)
     return [`${label}: ${isTable ? 'required table is missing' : 'required'}`];
   return [`${label}: ${issue.message}`];

@@ -112,6 +112,20 @@ export async function waitForMessages(
   return all;
 }
 
+/** Every message the hub holds, read page by page until a short page (bounded by `maxPages`). */
+export async function readAllMessages(hub: HubHandle, maxPages = 100): Promise<StoredMessage[]> {
+  const all: StoredMessage[] = [];
+  let after = 0;
+  for (let i = 0; i < maxPages; i++) {
+    const page = await hub.admin.messages({ after, limit: 1000 });
+    all.push(...page);
+    const last = page.at(-1);
+    if (!last || page.length < 1000) break;
+    after = last.seq;
+  }
+  return all;
+}
+
 /**
  * Resolves once `predicate` holds, polling every 20 ms; rejects naming `what` after `timeoutMs`, with
  * the upstream's stats when given, so a failure says what state the link was in.
