@@ -1,40 +1,46 @@
-import type { DetailedPeerCertificate } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { type CertInfo, parseCertificateDer } from './certificate.ts';
 
-/** More certificates than any legitimate device chain; stops a hostile peer from making us parse many. */
-const MAX_PEER_CHAIN = 8;
+/** Longest peer chain read; validateChain stops at 8 as well, so more could never help a client. */
+export const MAX_PEER_CHAIN = 8;
+
+const NONE: readonly CertInfo[] = Object.freeze([]);
+
+/**
+ * The certificates the TLS peer presented, leaf first; `undefined` when the stream is not TLS (aedes
+ * hands hooks a plain Duplex, so callers must fail closed on it). Uses getPeerX509Certificate() and
+ * its issuerCertificate links: cheaper than getPeerCertificate(true), which builds a plain object
+ * with three fingerprints per certificate (and on Node 20 the two must not be mixed on one socket:
+ * the first call consumes the chain the second would see). Walk bounded; stops at a self-loop.
+ * Throws GH_ERR_PEM when a presented certificate cannot be parsed.
+ */
+export function readPeerChain(conn: unknown): readonly CertInfo[] | undefined {
+  if (!(conn instanceof TLSSocket)) return undefined;
+  let x509: X509Certificate | undefined = conn.getPeerX509Certificate();
+  if (!x509) return NONE;
+  const chain: CertInfo[] = [];
+  let previous: string | undefined;
+  for (let i = 0; x509 && i < MAX_PEER_CHAIN; i++) {
+    const info = parseCertificateDer(x509.raw, `client certificate ${i + 1}`);
+    if (info.sha256 === previous) break;
+    chain.push(info);
+    previous = info.sha256;
+    x509 = x509.issuerCertificate;
+  }
+  return chain;
+}
 
 export type PeerChain =
   | { readonly ok: true; readonly chain: readonly CertInfo[] }
   | { readonly ok: false; readonly detail: string };
 
-/**
- * What the TLS peer presented, leaf first. aedes hands hooks a plain Duplex, so anything that is not
- * a TLSSocket is refused here (fail closed). The chain is walked through `issuerCertificate` until it
- * repeats (OpenSSL links a self-signed certificate to itself) or ends.
- */
+/** readPeerChain as a result value, for callers that turn every failure into one refusal. */
 export function peerChainOf(conn: unknown): PeerChain {
-  if (!(conn instanceof TLSSocket)) return { ok: false, detail: 'connection is not TLS' };
-  let cert: DetailedPeerCertificate;
   try {
-    cert = conn.getPeerCertificate(true);
-  } catch {
-    return { ok: false, detail: 'cannot read the peer certificate' };
+    const chain = readPeerChain(conn);
+    return chain ? { ok: true, chain } : { ok: false, detail: 'connection is not TLS' };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
   }
-  const chain: CertInfo[] = [];
-  const seen = new Set<DetailedPeerCertificate>();
-  let current: DetailedPeerCertificate | undefined = cert;
-  while (current?.raw && !seen.has(current) && chain.length < MAX_PEER_CHAIN) {
-    seen.add(current);
-    try {
-      chain.push(parseCertificateDer(current.raw, `peer certificate ${chain.length + 1}`));
-    } catch (err) {
-      return { ok: false, detail: (err as Error).message };
-    }
-    const next: DetailedPeerCertificate | undefined = current.issuerCertificate;
-    if (next === current || (next?.fingerprint256 && next.fingerprint256 === current.fingerprint256)) break;
-    current = next;
-  }
-  return { ok: true, chain };
 }
