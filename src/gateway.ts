@@ -12,10 +12,15 @@ import {
   type UpstreamTotals,
 } from './broker/index.ts';
 import type { GatewayConfig } from './config/types.ts';
-import { loadTlsMaterial, renewalTime, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
-import { GatehouseError } from './errors.ts';
+import { loadTlsMaterial, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
 import { CertificateWatch, withCertificateHealth } from './lifecycle/cert-status.ts';
-import { prepareEstIdentity, startIdentityRenewal, startWorkload } from './lifecycle/wiring.ts';
+import { prepareEstEdgeCa, startEdgeCaRenewal, startIdentityRenewal } from './lifecycle/est-renewal.ts';
+import {
+  prepareEstIdentity,
+  startWorkload,
+  watchTlsCertificates,
+  withLiveIdentity,
+} from './lifecycle/wiring.ts';
 import type { Logger } from './logger.ts';
 import { type CertInfo, readTextFile } from './pki/index.ts';
 import { createRegistryCache, createScopeClient, type RegistryCache } from './registry/index.ts';
@@ -59,6 +64,8 @@ export interface Gateway {
   identityCertificate(): CertInfo | undefined;
   /** Renews the EST identity now (the upstream reconnects with it); rejects, keeping the old one, on failure. */
   renewIdentity(): Promise<CertInfo>;
+  /** Renews the EST Edge CA now (`[edge_ca] method = "est"`) and swaps in a server certificate from it. */
+  renewEdgeCa(): Promise<CertInfo>;
   /** The workload API's unix socket, when `[gateway.workload] enabled`. */
   readonly workloadSocket: string | undefined;
   /**
@@ -93,16 +100,17 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
   try {
     await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
     const certsDir = join(settings.dataDir, 'certs');
-    const material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
-    // Lifecycle: EST enrollment precedes reading the identity files; the watch feeds metrics and /health.
+    // Lifecycle: EST enrollment precedes reading the identity and Edge CA files; the watch feeds metrics and /health.
     const watch = new CertificateWatch(now);
     const injected = opts.registry !== undefined && opts.forwarder !== undefined;
     const est = injected ? undefined : await prepareEstIdentity(config, certsDir, opts.logger, now);
+    const estEdgeCa = await prepareEstEdgeCa(config, certsDir, opts.logger, now, est);
+    const material = await loadTlsMaterial({ config, dir: certsDir, now: now(), log });
 
     // Identity and trust files are read only when the gateway creates its own upstream clients.
     let pems: UpstreamMaterial | undefined;
     const upstream = async (): Promise<UpstreamMaterial> => {
-      pems ??= await upstreamMaterial(config);
+      pems ??= withLiveIdentity(await upstreamMaterial(config), est);
       return pems;
     };
     const registry = opts.registry ?? (await createOwnRegistry(config, opts.logger, await upstream(), now));
@@ -160,16 +168,23 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       },
     });
     closers.push(() => certificates.close());
-    const threshold = config.edgeCa.autoRenew.threshold;
-    const serverCert = () => certificates.current().server.cert;
-    watch.watch('server', serverCert, () => renewalTime(serverCert(), threshold));
-    if (material.edgeCa.quickstart) {
-      const edgeCert = () => certificates.current().edgeCa.issuer.cert;
-      watch.watch('edge_ca', edgeCert, () => renewalTime(edgeCert(), threshold));
-    }
-    const identity = est && startIdentityRenewal({ manager: est, forwarder, watch, log, now });
-    if (identity) closers.push(() => identity.timer.close());
-    const workload = await startWorkload({ config, material: certificates.current, logger: opts.logger, now });
+    watchTlsCertificates(watch, certificates.current, config);
+    const identity = startIdentityRenewal({ manager: est, forwarder, watch, log, now });
+    closers.push(() => identity.close());
+    const edgeCaRenewal = startEdgeCaRenewal({
+      manager: estEdgeCa,
+      reload: () => certificates.reload(true),
+      watch,
+      log,
+      now,
+    });
+    closers.push(() => edgeCaRenewal.close());
+    const workload = await startWorkload({
+      config,
+      material: certificates.current,
+      logger: opts.logger,
+      now,
+    });
     if (workload) closers.push(() => workload.close());
 
     log.info(
@@ -202,13 +217,18 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
       },
       health,
       identityCertificate: () => est?.current()?.cred.cert,
-      renewIdentity: async () => {
-        if (!identity || !est) throw new GatehouseError('GH_ERR_CONFIG', 'no [cert_issuance.est] configured');
-        await identity.renew();
-        return est.current()?.cred.cert as CertInfo;
-      },
+      renewIdentity: identity.renew,
+      renewEdgeCa: edgeCaRenewal.renew,
       workloadSocket: workload?.socketPath,
-      reloadSecureContext: (o) => certificates.reload(o?.reissue === true),
+      reloadSecureContext: (o) =>
+        certificates.reload(o?.reissue === true).catch((err: unknown) => {
+          // The timer logs its own failures; a reload asked for from outside is logged here.
+          log.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            'certificate reload failed; keeping the current one',
+          );
+          throw err;
+        }),
       close: closeAll,
     };
   } catch (err) {
@@ -255,8 +275,13 @@ function createOwnRegistry(
       servername: m.servername,
       edgeDeviceId,
       caPem: m.caPem,
-      certPem: m.certPem,
-      keyPem: m.keyPem,
+      // Getters: the scope client reads them per request, so a renewed EST identity is used at once.
+      get certPem() {
+        return m.certPem;
+      },
+      get keyPem() {
+        return m.keyPem;
+      },
     }),
     logger,
     now,

@@ -7,7 +7,8 @@ Holds N idle mTLS MQTT connections (after CONNACK, keep-alive 0) on Gatehouse, a
 and Mosquitto, one server at a time, and reports server RSS per connection (RSS delta ÷ N, measured
 after a forced GC in the Node servers).
   --connections N   idle connections per server (default 5000; lowered to fit the open-file limit)
-  --servers LIST    gatehouse,node,mosquitto (default: all; unavailable ones are skipped with a note)
+  --servers LIST    gatehouse,node,mosquitto (default; unavailable ones are skipped with a note);
+                    add aedes for the naive aedes integration as a reference
   --rounds N        rounds, servers alternating, a fresh server process each time (default 3)
   --concurrency N   connections being opened at once (default 32)
   --procs N         load-generator processes (default 1)
@@ -29,7 +30,9 @@ export interface ConnectionsOptions {
 
 export class UsageError extends Error {}
 
-const ALL_SERVERS: readonly ServerName[] = ['gatehouse', 'node', 'mosquitto'];
+const DEFAULT_SERVERS: readonly ServerName[] = ['gatehouse', 'node', 'mosquitto'];
+/** `aedes`: the naive aedes integration, a reference run only on request. */
+const ALL_SERVERS: readonly ServerName[] = [...DEFAULT_SERVERS, 'aedes'];
 
 function integer(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -60,7 +63,7 @@ export function parseConnectionsArgs(argv: readonly string[]): ConnectionsOption
   }
   return {
     connections: integer(values.connections, 'connections', 5_000, 1, 1_000_000),
-    servers: servers.length === 0 ? ALL_SERVERS : (servers as ServerName[]),
+    servers: servers.length === 0 ? DEFAULT_SERVERS : (servers as ServerName[]),
     rounds: integer(values.rounds, 'rounds', 3, 1, 100),
     concurrency: integer(values.concurrency, 'concurrency', 32, 1, 1_000),
     procs: integer(values.procs, 'procs', 1, 1, 16),

@@ -118,7 +118,6 @@ async function main(argv: readonly string[]): Promise<number> {
       ? '1.00×'
       : fmtRatio(ratio(s.rssPerConnectionBytes, summary.mosquitto?.rssPerConnectionBytes)),
     fmt(s.heapPerConnectionBytes / 1024, 1),
-    fmt(s.externalPerConnectionBytes / 1024, 1),
     String(s.failures),
   ]);
   const gatehouseVsNode = ratio(
@@ -128,10 +127,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const out = [
     '',
     `Idle mTLS connections (${fmt(options.connections)} per server, medians of ${options.rounds} rounds)`,
-    renderTable(
-      ['server', 'open', 'RSS KB/conn', '× node', '× mosq', 'heap KB/conn', 'external KB/conn', 'failures'],
-      rows,
-    ),
+    renderTable(['server', 'open', 'RSS KB/conn', '× node', '× mosq', 'V8 heap KB/conn', 'failures'], rows),
     '',
     `Target: memory per idle connection, gatehouse ÷ node ≤ 1.2: ${fmtRatio(gatehouseVsNode)} ${
       Number.isFinite(gatehouseVsNode) ? (gatehouseVsNode <= 1.2 ? 'met' : 'MISSED') : 'not measured'

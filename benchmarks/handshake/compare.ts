@@ -77,7 +77,7 @@ async function runScenario(
     for (const name of names) {
       // One directory per scenario and server: Node names each thread's profile (CPU.<date>.<pid>.<thread>…).
       const profileDir =
-        name !== 'mosquitto' && options.profileDir !== undefined
+        name !== 'mosquitto' && name !== 'external' && options.profileDir !== undefined
           ? join(options.profileDir, `${scenario.name}-${name}`)
           : undefined;
       try {

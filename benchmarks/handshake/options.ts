@@ -7,7 +7,8 @@ export const USAGE = `Usage: npm run bench:handshake -- [options]
 Side-by-side run (default): Gatehouse, a bare Node TLS server and Mosquitto on 127.0.0.1, the same
 certificates and load generator, servers alternating within each round; medians and ratios reported.
   --scenarios LIST  ${SCENARIOS.map((s) => s.name).join(',')} (default: all)
-  --servers LIST    gatehouse,node,mosquitto (default: all; unavailable ones are skipped with a note)
+  --servers LIST    gatehouse,node,mosquitto (default; unavailable ones are skipped with a note);
+                    add aedes for the naive aedes integration as a reference
   --clients N       concurrent clients, each looping connect/CONNACK/DISCONNECT (default 16)
   --procs N         load-generator processes (default 1)
   --duration S      measured seconds per server per round (default 10)
@@ -67,7 +68,9 @@ export type HandshakeOptions = CommonOptions & (CompareOptions | ExternalOptions
 /** A command-line mistake: the runner prints the message and exits with status 2. */
 export class UsageError extends Error {}
 
-const ALL_SERVERS: readonly ServerName[] = ['gatehouse', 'node', 'mosquitto'];
+const DEFAULT_SERVERS: readonly ServerName[] = ['gatehouse', 'node', 'mosquitto'];
+/** `aedes`: the naive aedes integration, a reference run only on request. */
+const ALL_SERVERS: readonly ServerName[] = [...DEFAULT_SERVERS, 'aedes'];
 
 function number(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -147,7 +150,7 @@ export function parseHandshakeArgs(argv: readonly string[]): HandshakeOptions | 
     ...common,
     mode: 'compare',
     scenarios,
-    servers: serverNames.length === 0 ? ALL_SERVERS : (serverNames as ServerName[]),
+    servers: serverNames.length === 0 ? DEFAULT_SERVERS : (serverNames as ServerName[]),
     profileDir: v.profile,
   };
 }

@@ -39,6 +39,8 @@ export const RATIO_PAIRS: ReadonlyArray<readonly [ServerName, ServerName]> = [
   ['gatehouse', 'node'],
   ['gatehouse', 'mosquitto'],
   ['mosquitto', 'node'],
+  ['gatehouse', 'aedes'],
+  ['aedes', 'node'],
 ];
 
 export function summarizeServer(rounds: readonly Measurement[]): ServerSummary {
@@ -151,6 +153,10 @@ export function resumptionGains(
 }
 
 export function renderScenario(r: ScenarioResult): string {
+  // The aedes reference column appears only when that server ran.
+  const withAedes = r.servers.aedes !== undefined;
+  const versus = (name: ServerName, base: ServerName): string =>
+    name === base ? '1.00×' : fmtRatio(r.ratios[`${name}/${base}`]?.serverCpuPerConnect);
   const rows = (Object.entries(r.servers) as [ServerName, ServerSummary][]).map(([name, s]) => {
     const m = s.median;
     const failures = Object.values(s.failures).reduce((a, b) => a + b, 0);
@@ -160,8 +166,9 @@ export function renderScenario(r: ScenarioResult): string {
       fmt(m.p50Ms, 2),
       fmt(m.p99Ms, 2),
       fmt(m.serverCpuPerConnectUs),
-      name === 'node' ? '1.00×' : fmtRatio(r.ratios[`${name}/node`]?.serverCpuPerConnect),
-      name === 'mosquitto' ? '1.00×' : fmtRatio(r.ratios[`${name}/mosquitto`]?.serverCpuPerConnect),
+      versus(name, 'node'),
+      versus(name, 'mosquitto'),
+      ...(withAedes ? [versus(name, 'aedes')] : []),
       fmt(m.serverCpuCores, 2),
       fmt(m.serverRssBytes / 1048576, 1),
       fmt(m.clientCpuPerConnectUs),
@@ -177,6 +184,7 @@ export function renderScenario(r: ScenarioResult): string {
     'srv CPU µs/conn',
     '× node',
     '× mosq',
+    ...(withAedes ? ['× aedes'] : []),
     'srv cores',
     'srv RSS MB',
     'client µs/conn',

@@ -66,6 +66,8 @@ export const FULL_POLICIES = ['refuse', 'drop-oldest'] as const;
 
 /** Where an EST-enrolled identity lives: `DATA/certs/<name>.cert.pem` and `.key.pem`. */
 export const EST_IDENTITY_NAME = 'est-identity';
+/** Where an EST-enrolled Edge CA lives: `DATA/certs/<name>.chain.pem` (Edge CA + EST root) and `.key.pem`. */
+export const EST_EDGE_CA_NAME = 'est-edge-ca';
 
 /** Largest config file read; anything bigger is not a config file. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

@@ -86,6 +86,14 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   },
   {
     table: 'edge_ca',
+    key: 'method',
+    field: 'edgeCa.est',
+    default: 'unset',
+    meaning:
+      '"est": enroll and renew the Edge CA over [cert_issuance.est] (cert and pk omitted; kept in data_dir). Unset: cert/pk files, or quickstart.',
+  },
+  {
+    table: 'edge_ca',
     key: 'cert',
     field: 'edgeCa.cert',
     default: 'unset (quickstart)',

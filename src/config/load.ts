@@ -38,7 +38,13 @@ async function checkFiles(config: GatewayConfig): Promise<void> {
     for (const path of est.trustedCerts) await readCertificates(path, table, 'trusted_certs');
     if (est.bootstrapIdentityCert !== undefined && est.bootstrapIdentityPk !== undefined) {
       const boot = await readCertificates(est.bootstrapIdentityCert, table, 'bootstrap_identity_cert');
-      await readMatchingKey(est.bootstrapIdentityPk, boot, table, 'bootstrap_identity_pk', 'bootstrap_identity_cert');
+      await readMatchingKey(
+        est.bootstrapIdentityPk,
+        boot,
+        table,
+        'bootstrap_identity_pk',
+        'bootstrap_identity_cert',
+      );
     }
   } else {
     const auth = 'provisioning.authentication';
@@ -47,7 +53,8 @@ async function checkFiles(config: GatewayConfig): Promise<void> {
   }
 
   const { cert, pk } = config.edgeCa;
-  if (cert !== undefined && pk !== undefined) {
+  // An EST Edge CA may not exist yet: the gateway enrolls it at start.
+  if (cert !== undefined && pk !== undefined && !config.edgeCa.est) {
     const edgeCa = await readCertificates(cert, 'edge_ca', 'cert');
     if (!edgeCa.isCa) {
       throw keyError(

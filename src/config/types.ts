@@ -55,6 +55,11 @@ export interface ProvisioningConfig {
 }
 
 export interface EdgeCaConfig {
+  /**
+   * TOML `[edge_ca] method = "est"`: the Edge CA is enrolled and renewed over EST; `cert`/`pk` then
+   * point at the enrolled files in the data directory (`DATA/certs/est-edge-ca.chain.pem`/`.key.pem`).
+   */
+  readonly est?: boolean;
   /** TOML `[edge_ca] cert` / `pk`; both absent → quickstart Edge CA generated in the data directory. */
   readonly cert: string | undefined;
   readonly pk: string | undefined;

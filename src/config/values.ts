@@ -110,7 +110,10 @@ export function parseEstUrl(value: string): ValueResult<string> {
 export function parseNameGlob(value: string): ValueResult<string> {
   if (isIP(value) !== 0) return { ok: true, value: value.toLowerCase() };
   if (value.length === 0 || value.length > 253 || !/^[A-Za-z0-9*._-]+$/.test(value)) {
-    return { ok: false, message: 'each entry must be a name or glob of letters, digits, - . _ and * (or an IP)' };
+    return {
+      ok: false,
+      message: 'each entry must be a name or glob of letters, digits, - . _ and * (or an IP)',
+    };
   }
   return { ok: true, value: value.toLowerCase() };
 }

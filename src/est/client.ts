@@ -21,10 +21,19 @@ export interface EstClientAuth {
 }
 
 export interface EstClient {
-  /** GET /cacerts: the EST CA certificates. */
-  caCerts(): Promise<CertInfo[]>;
-  /** POST /simpleenroll or /simplereenroll with a base64 PKCS#10 body; the raw answer, for checkEnrollResponse. */
-  enroll(op: 'simpleenroll' | 'simplereenroll', csrBase64: string, auth: EstClientAuth): Promise<EnrollResponse>;
+  /** GET [/label]/cacerts: the EST CA certificates. */
+  caCerts(label?: string): Promise<CertInfo[]>;
+  /**
+   * POST /simpleenroll or /simplereenroll with a base64 PKCS#10 body; the raw answer, for
+   * checkEnrollResponse. `auth` undefined sends no client certificate (the server must refuse).
+   */
+  enroll(
+    op: 'simpleenroll' | 'simplereenroll',
+    csrBase64: string,
+    auth: EstClientAuth | undefined,
+    /** RFC 7030 §3.2.2 CA label, e.g. `edge-ca`; none = the default CA. */
+    label?: string,
+  ): Promise<EnrollResponse>;
 }
 
 /**
@@ -60,7 +69,10 @@ export function createEstClient(opts: EstClientOptions): EstClient {
           ...(auth ? { cert: auth.certPem, key: auth.keyPem } : {}),
           minVersion: 'TLSv1.2',
           agent: false,
-          headers: body === undefined ? {} : { 'content-type': 'application/pkcs10', 'content-length': Buffer.byteLength(body) },
+          headers:
+            body === undefined
+              ? {}
+              : { 'content-type': 'application/pkcs10', 'content-length': Buffer.byteLength(body) },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -68,7 +80,12 @@ export function createEstClient(opts: EstClientOptions): EstClient {
           res.on('data', (chunk: Buffer) => {
             size += chunk.length;
             if (size > MAX_EST_BODY_BYTES) {
-              fail(new GatehouseError('GH_ERR_PROTOCOL', `EST ${op}: answer larger than ${MAX_EST_BODY_BYTES} bytes`));
+              fail(
+                new GatehouseError(
+                  'GH_ERR_PROTOCOL',
+                  `EST ${op}: answer larger than ${MAX_EST_BODY_BYTES} bytes`,
+                ),
+              );
               return;
             }
             chunks.push(chunk);
@@ -93,8 +110,8 @@ export function createEstClient(opts: EstClientOptions): EstClient {
     });
 
   return {
-    async caCerts() {
-      const res = await call('GET', 'cacerts', undefined, undefined);
+    async caCerts(label) {
+      const res = await call('GET', labelled(label, 'cacerts'), undefined, undefined);
       if (res.status !== 200) throw new GatehouseError('GH_ERR_PROTOCOL', `EST cacerts: HTTP ${res.status}`);
       if (!isPkcs7Mime(res.contentType)) {
         throw new GatehouseError(
@@ -104,8 +121,12 @@ export function createEstClient(opts: EstClientOptions): EstClient {
       }
       return decodeCertsOnly(res.body, 'EST cacerts');
     },
-    enroll: (op, csrBase64, auth) => call('POST', op, csrBase64, auth),
+    enroll: (op, csrBase64, auth, label) => call('POST', labelled(label, op), csrBase64, auth),
   };
+}
+
+function labelled(label: string | undefined, op: string): string {
+  return label === undefined ? op : `${encodeURIComponent(label)}/${op}`;
 }
 
 function unreachable(op: string, err: Error): GatehouseError {

@@ -37,7 +37,11 @@ export async function parseCsr(body: string): Promise<ParsedCsr> {
   const compact = body
     .replace(/-----(BEGIN|END) (NEW )?CERTIFICATE REQUEST-----/g, '')
     .replace(/[\r\n\t ]/g, '');
-  if (compact.length === 0 || compact.length > (MAX_CSR_BYTES * 4) / 3 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) {
+  if (
+    compact.length === 0 ||
+    compact.length > (MAX_CSR_BYTES * 4) / 3 ||
+    !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)
+  ) {
     throw new GatehouseError('GH_ERR_INPUT', 'certificate request: body is not a base64 PKCS#10 request');
   }
   let csr: x509.Pkcs10CertificateRequest;
@@ -61,17 +65,26 @@ export async function parseCsr(body: string): Promise<ParsedCsr> {
     verified = false;
   }
   if (!verified) {
-    throw new GatehouseError('GH_ERR_INPUT', 'certificate request: signature does not verify (no proof of possession)');
+    throw new GatehouseError(
+      'GH_ERR_INPUT',
+      'certificate request: signature does not verify (no proof of possession)',
+    );
   }
   const cn = csr.subjectName.getField('CN');
-  if (cn.length > 1) throw new GatehouseError('GH_ERR_INPUT', 'certificate request: more than one common name');
+  if (cn.length > 1)
+    throw new GatehouseError('GH_ERR_INPUT', 'certificate request: more than one common name');
   return { commonName: cn[0], spki, publicKey, keyType };
 }
 
 function supportedKeyType(key: KeyObject): 'ec-p256' | 'rsa-2048' {
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ec-p256';
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return 'rsa-2048';
-  throw new GatehouseError('GH_ERR_INPUT', 'certificate request: only EC P-256 and RSA (2048+) keys are accepted');
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+    return 'ec-p256';
+  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048)
+    return 'rsa-2048';
+  throw new GatehouseError(
+    'GH_ERR_INPUT',
+    'certificate request: only EC P-256 and RSA (2048+) keys are accepted',
+  );
 }
 
 /**

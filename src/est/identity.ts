@@ -1,25 +1,21 @@
 import { existsSync } from 'node:fs';
-import { KeyObject } from 'node:crypto';
 import { EST_IDENTITY_NAME } from '../config/defaults.ts';
 import type { EstConfig } from '../config/types.ts';
-import { isRenewalDue, renewalTime, retryDelay } from '../edge-ca/lifetime.ts';
+import { renewalTime, retryDelay } from '../edge-ca/lifetime.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import {
   type Credential,
   credentialPaths,
-  exportPrivateKeyPem,
   generateKeyPair,
   importPrivateKeyPem,
   type KeyPair,
   loadCredential,
   loadCredentialFiles,
-  readTextFile,
   writeCredential,
 } from '../pki/index.ts';
-import { type EstClient, type EstClientAuth, createEstClient } from './client.ts';
-import { createCsr } from './csr.ts';
-import { checkEnrollResponse } from './response.ts';
+import type { EstClient, EstClientAuth } from './client.ts';
+import { enrollOverEst, estClientFromConfig } from './enroll.ts';
 
 export interface EstIdentityOptions {
   readonly est: EstConfig;
@@ -68,23 +64,16 @@ export class EstIdentityManager {
   }
 
   /**
-   * At start: the stored identity when it is usable (renewed first when due, keeping it if that
-   * fails), else a fresh enrollment with the bootstrap certificate. Throws only when there is no
-   * usable identity at all.
+   * At start: the stored identity while it is valid — even past its renewal point: the renewal timer
+   * renews it shortly after start, so an offline gateway starts at once — else a fresh enrollment
+   * with the bootstrap certificate. Throws only when there is no usable identity at all.
    */
   async ensure(): Promise<EstIdentity> {
     const stored = await this.#loadStored();
     const now = this.#now();
     if (stored && now >= stored.cred.cert.notBefore && now < stored.cred.cert.notAfter) {
       this.#current = stored;
-      if (isRenewalDue(stored.cred.cert, this.#o.est.identityAutoRenew.threshold, now)) {
-        try {
-          await this.renew();
-        } catch {
-          // Logged by renew(); the stored identity is still valid and is used meanwhile.
-        }
-      }
-      return this.#current;
+      return stored;
     }
     this.#current = await this.#enroll('simpleenroll', await this.#bootstrapAuth(), undefined);
     return this.#current;
@@ -126,22 +115,15 @@ export class EstIdentityManager {
     auth: EstClientAuth,
     current: EstIdentity | undefined,
   ): Promise<EstIdentity> {
-    const client = await this.#clientOnce();
-    const caCerts = await client.caCerts();
-    const keys = await this.#keysFor(current);
-    const csr = await createCsr(keys, this.#o.deviceId);
-    const res = await client.enroll(op, csr, auth);
-    const check = checkEnrollResponse(res, {
-      publicKey: KeyObject.from(keys.publicKey),
+    const { cred } = await enrollOverEst({
+      client: await this.#clientOnce(),
+      op,
+      auth,
+      keys: await this.#keysFor(current),
       commonName: this.#o.deviceId,
-      caCerts,
+      profile: 'client',
       now: this.#now(),
     });
-    if (!check.ok) {
-      const code = res.status === 401 || res.status === 403 ? 'GH_ERR_UNAUTHORIZED' : 'GH_ERR_PROTOCOL';
-      throw new GatehouseError(code, `EST ${op} refused: ${check.detail}`, { details: { reason: check.reason } });
-    }
-    const cred: Credential = { cert: check.cert, chain: check.chain, keyPem: await exportPrivateKeyPem(keys.privateKey) };
     await writeCredential(this.#o.dir, EST_IDENTITY_NAME, cred, true);
     this.#o.log.info(
       { op, serial: cred.cert.serialHex, notAfter: new Date(cred.cert.notAfter).toISOString() },
@@ -181,12 +163,7 @@ export class EstIdentityManager {
   }
 
   async #clientOnce(): Promise<EstClient> {
-    if (!this.#client) {
-      const pems = await Promise.all(
-        this.#o.est.trustedCerts.map((p) => readTextFile(p, '[cert_issuance.est] trusted_certs')),
-      );
-      this.#client = createEstClient({ url: this.#o.est.url, trustPem: pems.join('\n') });
-    }
+    this.#client ??= await estClientFromConfig(this.#o.est);
     return this.#client;
   }
 }

@@ -65,9 +65,7 @@ export async function registerEstCaVerified(cas: CaRegistry, issuer: Issuer, now
   const existing = cas.list().find((c) => c.thumbprint === issuer.cert.sha256);
   if (existing?.verified) return;
   const name = existing?.name ?? EST_CA_REGISTRY_NAME;
-  const code = existing
-    ? undefined
-    : cas.upload(name, issuer.cert.pem, now.getTime()).verificationCode;
+  const code = existing ? undefined : cas.upload(name, issuer.cert.pem, now.getTime()).verificationCode;
   if (code === undefined) {
     // Uploaded earlier but never verified (a crash in between): the code is not readable back, so
     // the operator verifies it like any other CA. Rare enough not to automate.

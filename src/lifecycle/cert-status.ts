@@ -66,26 +66,27 @@ export class CertificateWatch {
   /** gatehouse_certificate_expiry_seconds, _renewal_failing and _renewal_failures_total, per certificate. */
   register(registry: Registry): void {
     const registers = [registry];
+    const entries = this.#entries;
+    const now = this.#now;
     new Gauge({
       name: 'gatehouse_certificate_expiry_seconds',
       help: 'Seconds until the certificate in use expires',
       labelNames: ['certificate'],
       registers,
-      collect: () => {
-        for (const [name, e] of this.#entries) expiry.set({ certificate: name }, (e.current().notAfter - this.#now()) / 1000);
+      collect() {
+        for (const [name, e] of entries)
+          this.set({ certificate: name }, (e.current().notAfter - now()) / 1000);
       },
     });
-    const expiry = registry.getSingleMetric('gatehouse_certificate_expiry_seconds') as Gauge<'certificate'>;
     new Gauge({
       name: 'gatehouse_certificate_renewal_failing',
       help: '1 while the last renewal attempt of the certificate failed (the old one is still in use)',
       labelNames: ['certificate'],
       registers,
-      collect: () => {
-        for (const [name, e] of this.#entries) failing.set({ certificate: name }, e.failing ? 1 : 0);
+      collect() {
+        for (const [name, e] of entries) this.set({ certificate: name }, e.failing ? 1 : 0);
       },
     });
-    const failing = registry.getSingleMetric('gatehouse_certificate_renewal_failing') as Gauge<'certificate'>;
     this.#failures = new Counter({
       name: 'gatehouse_certificate_renewal_failures_total',
       help: 'Failed certificate renewal attempts',
@@ -102,7 +103,11 @@ export class CertificateWatch {
 export function withCertificateHealth(health: Health, watch: CertificateWatch): Health {
   const troubled = watch.troubled();
   if (troubled.length === 0) return health;
-  const body = { ...health.body, status: health.body.status === 'ready' ? 'degraded' : health.body.status, certificates: troubled };
+  const body = {
+    ...health.body,
+    status: health.body.status === 'ready' ? 'degraded' : health.body.status,
+    certificates: troubled,
+  };
   // The broker's HealthBody lists its own fields; /health serializes the body as is, extra field included.
   return { httpStatus: health.httpStatus, body: body as Health['body'] };
 }

@@ -1,11 +1,8 @@
 import { join } from 'node:path';
 import type { GatewayConfig } from '../config/types.ts';
-import type { TlsMaterial } from '../edge-ca/index.ts';
-import { RenewalTimer } from '../edge-ca/renewal.ts';
+import { renewalTime, type TlsMaterial } from '../edge-ca/index.ts';
 import { EstIdentityManager } from '../est/identity.ts';
 import type { Logger } from '../logger.ts';
-import type { Identity } from '../upstream/index.ts';
-import type { Forwarder } from '../upstream/types.ts';
 import { startWorkloadServer, WORKLOAD_SOCKET, type WorkloadServer } from '../workload/server.ts';
 import { buildTrustBundle } from '../workload/trust-bundle.ts';
 import type { CertificateWatch } from './cert-status.ts';
@@ -33,56 +30,38 @@ export async function prepareEstIdentity(
   return manager;
 }
 
-/** A forwarder that can switch identity (createUpstream's); injected test forwarders may not. */
-type Reloadable = Forwarder & { reloadIdentity?: (identity: Identity) => void };
-
 /**
- * Renews the EST identity at its threshold and hands it to the upstream link, which reconnects with
- * it and keeps its queue. Failures keep the current identity, are retried per `retry` and reported
- * to the watch (metrics, /health). Returns the renew function, for reloads on demand.
+ * The upstream PEMs with `certPem`/`keyPem` read from the EST identity in use, so clients that read
+ * them per connection (the scope client) follow renewals; without EST, the material as read.
  */
-export function startIdentityRenewal(o: {
-  readonly manager: EstIdentityManager;
-  readonly forwarder: Reloadable;
-  readonly watch: CertificateWatch;
-  readonly log: Logger;
-  readonly now: () => number;
-}): { readonly timer: RenewalTimer; renew(): Promise<void> } {
-  const { manager } = o;
-  const current = () => {
-    const identity = manager.current();
-    if (!identity) throw new Error('unreachable: EST identity missing after enrollment');
-    return identity.cred.cert;
+export function withLiveIdentity<T extends { readonly certPem: string; readonly keyPem: string }>(
+  material: T,
+  est: EstIdentityManager | undefined,
+): T {
+  if (!est) return material;
+  return {
+    ...material,
+    get certPem() {
+      return est.current()?.certPem ?? material.certPem;
+    },
+    get keyPem() {
+      return est.current()?.keyPem ?? material.keyPem;
+    },
   };
-  o.watch.watch('identity', current, () => manager.nextRenewalAt());
-  let running: Promise<void> = Promise.resolve();
-  const renew = (): Promise<void> => {
-    // Serialized: two renewals never write the identity files at the same time.
-    running = running
-      .catch(() => undefined)
-      .then(async () => {
-        try {
-          const next = await manager.renew();
-          o.watch.succeeded('identity');
-          o.forwarder.reloadIdentity?.({ certPem: next.certPem, keyPem: next.keyPem });
-        } catch (err) {
-          o.watch.failed('identity', err);
-          throw err;
-        } finally {
-          timer.schedule();
-        }
-      });
-    return running;
-  };
-  const timer = new RenewalTimer({
-    nextAt: () => manager.nextRenewalAt(),
-    renew,
-    retryMs: () => manager.retryMs(),
-    now: o.now,
-    log: o.log,
-  });
-  timer.schedule();
-  return { timer, renew };
+}
+
+/** The server certificate (and a quickstart Edge CA, which Gatehouse renews) in metrics and /health. */
+export function watchTlsCertificates(
+  watch: CertificateWatch,
+  material: () => TlsMaterial,
+  config: GatewayConfig,
+): void {
+  const threshold = config.edgeCa.autoRenew.threshold;
+  const server = () => material().server.cert;
+  watch.watch('server', server, () => renewalTime(server(), threshold));
+  if (!material().edgeCa.quickstart) return;
+  const edgeCa = () => material().edgeCa.issuer.cert;
+  watch.watch('edge_ca', edgeCa, () => renewalTime(edgeCa(), threshold));
 }
 
 /** The workload API on DATA/workload.sock when `[gateway.workload] enabled`. */

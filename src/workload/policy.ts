@@ -29,15 +29,27 @@ const DAY_MS = 86_400_000;
  * (CN and SANs) must be a DNS name (no wildcard) or an IP and match an allowed glob; the lifetime is
  * the requested one rounded up to whole days, capped at `maxDays`.
  */
-export function decideServerCert(req: ServerCertRequest, policy: WorkloadPolicy, now: number): WorkloadDecision {
+export function decideServerCert(
+  req: ServerCertRequest,
+  policy: WorkloadPolicy,
+  now: number,
+): WorkloadDecision {
   const names = [req.commonName, ...req.subjectAltNames];
   for (const name of names) {
     const dns = !name.includes('*') && isDnsName(name) && name.length > 0;
     if (!dns && isIP(name) === 0) {
-      return { ok: false, reason: 'bad-name', detail: `"${name.slice(0, 80)}" is neither a DNS name nor an IP address` };
+      return {
+        ok: false,
+        reason: 'bad-name',
+        detail: `"${name.slice(0, 80)}" is neither a DNS name nor an IP address`,
+      };
     }
     if (!policy.allowedNames.some((glob) => globMatches(glob, name))) {
-      return { ok: false, reason: 'name-not-allowed', detail: `"${name}" is not in [gateway.workload] allowed_names` };
+      return {
+        ok: false,
+        reason: 'name-not-allowed',
+        detail: `"${name}" is not in [gateway.workload] allowed_names`,
+      };
     }
   }
   if (!Number.isFinite(req.expiration)) {

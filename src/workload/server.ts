@@ -17,7 +17,8 @@ export const WORKLOAD_SOCKET = 'workload.sock';
 const MAX_BODY_BYTES = 16 * 1024;
 
 /** IoT Edge's workload API paths: POST /modules/{name}/genid/{genid}/certificate/server, GET /trust-bundle. */
-const SERVER_CERT_ROUTE = /^\/modules\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/genid\/([A-Za-z0-9+/=_-]{1,128})\/certificate\/server$/;
+const SERVER_CERT_ROUTE =
+  /^\/modules\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/genid\/([A-Za-z0-9+/=_-]{1,128})\/certificate\/server$/;
 
 const requestSchema = z
   .object({
@@ -63,23 +64,34 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
     const raw = req.url ?? '/';
     const path = raw.split('?')[0] ?? '/';
     if (path === '/trust-bundle') {
-      if (req.method !== 'GET') throw refusal(405, 'GH_ERR_INPUT', 'method', '/trust-bundle answers GET only');
+      if (req.method !== 'GET')
+        throw refusal(405, 'GH_ERR_INPUT', 'method', '/trust-bundle answers GET only');
       send(res, 200, { certificate: await o.trustBundle() });
       return;
     }
     const route = SERVER_CERT_ROUTE.exec(path);
     if (!route) throw refusal(404, 'GH_ERR_NOT_FOUND', 'no-route', `no such route: ${path.slice(0, 120)}`);
-    if (req.method !== 'POST') throw refusal(405, 'GH_ERR_INPUT', 'method', 'certificate/server answers POST only');
+    if (req.method !== 'POST')
+      throw refusal(405, 'GH_ERR_INPUT', 'method', 'certificate/server answers POST only');
     const parsed = requestSchema.safeParse(await readJson(req));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      throw refusal(400, 'GH_ERR_INPUT', 'malformed-body', `request body: ${where}${issue?.message ?? 'invalid'}`);
+      throw refusal(
+        400,
+        'GH_ERR_INPUT',
+        'malformed-body',
+        `request body: ${where}${issue?.message ?? 'invalid'}`,
+      );
     }
     const body = parsed.data;
     const at = now();
     const decision = decideServerCert(
-      { commonName: body.commonName, subjectAltNames: body.subjectAltNames ?? [], expiration: Date.parse(body.expiration) },
+      {
+        commonName: body.commonName,
+        subjectAltNames: body.subjectAltNames ?? [],
+        expiration: Date.parse(body.expiration),
+      },
       o.policy,
       at,
     );
@@ -87,7 +99,12 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
     if (!decision.ok) {
       log.warn({ module, reason: decision.reason, detail: decision.detail }, 'workload certificate refused');
       const status = decision.reason === 'name-not-allowed' ? 403 : 400;
-      throw refusal(status, status === 403 ? 'GH_ERR_UNAUTHORIZED' : 'GH_ERR_INPUT', decision.reason, decision.detail);
+      throw refusal(
+        status,
+        status === 403 ? 'GH_ERR_UNAUTHORIZED' : 'GH_ERR_INPUT',
+        decision.reason,
+        decision.detail,
+      );
     }
     const ca = o.edgeCa();
     const keys = await generateKeyPair('ec-p256');
@@ -140,7 +157,12 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
   };
 }
 
-function refusal(status: number, code: 'GH_ERR_INPUT' | 'GH_ERR_NOT_FOUND' | 'GH_ERR_UNAUTHORIZED', reason: string, message: string): GatehouseError {
+function refusal(
+  status: number,
+  code: 'GH_ERR_INPUT' | 'GH_ERR_NOT_FOUND' | 'GH_ERR_UNAUTHORIZED',
+  reason: string,
+  message: string,
+): GatehouseError {
   return new GatehouseError(code, message, { details: { httpStatus: status, reason } });
 }
 
@@ -160,13 +182,19 @@ function send(res: ServerResponse, status: number, body: unknown, close = false)
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw refusal(415, 'GH_ERR_INPUT', 'content-type', `content-type must be application/json, got "${type || 'none'}"`);
+    throw refusal(
+      415,
+      'GH_ERR_INPUT',
+      'content-type',
+      `content-type must be application/json, got "${type || 'none'}"`,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw refusal(413, 'GH_ERR_INPUT', 'too-large', `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES)
+      throw refusal(413, 'GH_ERR_INPUT', 'too-large', `request body is larger than ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
   try {
@@ -181,7 +209,10 @@ async function removeStaleSocket(path: string): Promise<void> {
   try {
     const info = await lstat(path);
     if (!info.isSocket()) {
-      throw new GatehouseError('GH_ERR_FILE_EXISTS', `${path} exists and is not a socket; refusing to replace it`);
+      throw new GatehouseError(
+        'GH_ERR_FILE_EXISTS',
+        `${path} exists and is not a socket; refusing to replace it`,
+      );
     }
     await unlink(path);
   } catch (err) {

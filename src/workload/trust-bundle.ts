@@ -18,7 +18,10 @@ export interface TrustBundleSources {
  */
 export async function buildTrustBundle(s: TrustBundleSources): Promise<string> {
   const edgeRoots = await edgeCaRoots(s);
-  const upstream = parseCertificatesPem(await readTextFile(s.trustBundleCert, 'trust_bundle_cert'), 'trust_bundle_cert');
+  const upstream = parseCertificatesPem(
+    await readTextFile(s.trustBundleCert, 'trust_bundle_cert'),
+    'trust_bundle_cert',
+  );
   const seen = new Set<string>();
   return [...edgeRoots, ...upstream]
     .filter((c) => !seen.has(c.sha256) && seen.add(c.sha256))

@@ -82,7 +82,7 @@ describe('handshake benchmark harness (bare Node baseline)', () => {
       server,
       load: load('unknown', 'refuse'),
       procs: 1,
-      rampMs: 0,
+      rampMs: 300,
       durationMs: 1_000,
     });
     expect(m.failures).toEqual({});
@@ -95,8 +95,8 @@ describe('handshake benchmark harness (bare Node baseline)', () => {
       server,
       load: load('unknown', 'accept'),
       procs: 1,
-      rampMs: 0,
-      durationMs: 500,
+      rampMs: 300,
+      durationMs: 1_000,
     });
     expect(m.completed).toBe(0);
     expect(Object.keys(m.failures)).toEqual(['refused:connack-5']);

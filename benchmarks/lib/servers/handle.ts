@@ -1,5 +1,8 @@
-/** The servers compared in every run. `external` is a broker the user points the generator at. */
-export type ServerName = 'gatehouse' | 'node' | 'mosquitto' | 'external';
+/**
+ * The servers compared in every run; `aedes` (naive aedes integration) on request. `external` is a
+ * broker the user points the generator at.
+ */
+export type ServerName = 'gatehouse' | 'node' | 'mosquitto' | 'aedes' | 'external';
 
 /** A running server under test, whatever it is made of. */
 export interface ServerHandle {

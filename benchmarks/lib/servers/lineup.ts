@@ -43,8 +43,9 @@ export async function startServer(name: ServerName, options: StartServerOptions)
   const flags = options.nodeFlags ? { nodeFlags: options.nodeFlags } : {};
   switch (name) {
     case 'node':
+    case 'aedes':
       return startNodeServer(
-        'node',
+        name,
         {
           host: BENCH_HOST,
           keyPem: pki.serverKeyPem,

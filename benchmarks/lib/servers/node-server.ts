@@ -8,6 +8,7 @@ import type { BareServerInit, GatehouseServerInit } from './protocol.ts';
 const ENTRIES = {
   node: fileURLToPath(new URL('./bare-node-server.ts', import.meta.url)),
   gatehouse: fileURLToPath(new URL('./gatehouse-server.ts', import.meta.url)),
+  aedes: fileURLToPath(new URL('./aedes-server.ts', import.meta.url)),
 } as const;
 
 export interface NodeServerOptions {
@@ -18,7 +19,7 @@ export interface NodeServerOptions {
 }
 
 export async function startNodeServer(
-  kind: 'node',
+  kind: 'node' | 'aedes',
   init: BareServerInit,
   options?: NodeServerOptions,
 ): Promise<ServerHandle>;
@@ -28,7 +29,7 @@ export async function startNodeServer(
   options?: NodeServerOptions,
 ): Promise<ServerHandle>;
 export async function startNodeServer(
-  kind: 'node' | 'gatehouse',
+  kind: 'node' | 'aedes' | 'gatehouse',
   init: BareServerInit | GatehouseServerInit,
   options: NodeServerOptions = {},
 ): Promise<ServerHandle> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { isGatehouseError } from '../../../src/errors.ts';
 import { createCsr, csrSubjectKeys, parseCsr } from '../../../src/est/csr.ts';
 import { decodeCertsOnly, encodeCertsOnly, isPkcs7Mime } from '../../../src/est/pkcs7.ts';
-import { isGatehouseError } from '../../../src/errors.ts';
 import { generateKeyPair, issueCertificate, publicKeyInfo } from '../../../src/pki/index.ts';
 import { makeCred } from '../../helpers/pki.ts';
 

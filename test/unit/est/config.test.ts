@@ -1,6 +1,9 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/index.ts';
+import { loadConfig, parseConfig } from '../../../src/config/index.ts';
 import { type GatehouseError, isGatehouseError } from '../../../src/errors.ts';
+import { makeCred, makeTempDir, writeTestCred } from '../../helpers/pki.ts';
 
 const BASE = '/etc/gatehouse';
 const HEAD = `
@@ -75,7 +78,11 @@ describe('[cert_issuance.est]', () => {
     ['URL with credentials', 'url = "https://u:p@hub.local/est"', /url: must not carry credentials/],
     ['not a URL', 'url = "hub.local"', /url: must be an https/],
     ['unknown key', 'url = "https://h/est"\nusername = "x"', /\[cert_issuance.est\] username: unknown key/],
-    ['half a bootstrap pair', 'url = "https://h/est"\nbootstrap_identity_cert = "a.pem"', /bootstrap_identity_pk: required when bootstrap_identity_cert is set/],
+    [
+      'half a bootstrap pair',
+      'url = "https://h/est"\nbootstrap_identity_cert = "a.pem"',
+      /bootstrap_identity_pk: required when bootstrap_identity_cert is set/,
+    ],
     ['empty trusted_certs', 'url = "https://h/est"\ntrusted_certs = []', /trusted_certs: must not be empty/],
   ])('refuses %s, naming the key', (_what, body, message) => {
     expect(configError(`${HEAD}\n[cert_issuance.est]\n${body}\n`).message).toMatch(message);
@@ -93,7 +100,11 @@ describe('[gateway.workload]', () => {
       `${HEAD}${FILES}\n[gateway.workload]\nenabled = true\nallowed_names = ["*.Local", "sensor-*", "10.0.0.5"]\ncert_days = 7\n`,
       BASE,
     );
-    expect(c.gateway.workload).toEqual({ enabled: true, allowedNames: ['*.local', 'sensor-*', '10.0.0.5'], certDays: 7 });
+    expect(c.gateway.workload).toEqual({
+      enabled: true,
+      allowedNames: ['*.local', 'sensor-*', '10.0.0.5'],
+      certDays: 7,
+    });
   });
 
   it('refuses bad globs and lifetimes, naming the key', () => {
@@ -103,5 +114,38 @@ describe('[gateway.workload]', () => {
     expect(configError(`${HEAD}${FILES}\n[gateway.workload]\ncert_days = 0\n`).message).toMatch(
       /^\[gateway.workload\] cert_days: must be an integer from 1 to 3650/,
     );
+  });
+});
+
+describe('loadConfig with [cert_issuance.est]', () => {
+  it('needs no identity files, but checks trusted_certs and the bootstrap pair', async () => {
+    const { dir, cleanup } = await makeTempDir('gatehouse-est-cfg-');
+    try {
+      const root = await writeTestCred(dir, 'root', await makeCred('root', 'R', undefined));
+      const boot = await writeTestCred(dir, 'boot', await makeCred('self-signed-device', 'gw1', undefined));
+      const other = await writeTestCred(dir, 'other', await makeCred('self-signed-device', 'gw1', undefined));
+      const text = (pk: string) => `hostname = "gw.local"
+trust_bundle_cert = "${root.cert}"
+[provisioning]
+iothub_hostname = "hub.local"
+device_id = "gw1"
+[provisioning.authentication]
+method = "x509"
+[cert_issuance.est]
+url = "https://hub.local/.well-known/est"
+bootstrap_identity_cert = "${boot.cert}"
+bootstrap_identity_pk = "${pk}"
+`;
+      const path = join(dir, 'gw.toml');
+      await writeFile(path, text(boot.key));
+      const config = await loadConfig(path, { env: {} });
+      expect(config.certIssuance.est?.trustedCerts).toEqual([root.cert]);
+      await writeFile(path, text(other.key));
+      await expect(loadConfig(path, { env: {} })).rejects.toThrow(
+        /^\[cert_issuance.est\] bootstrap_identity_pk: .* does not match the certificate in bootstrap_identity_cert/,
+      );
+    } finally {
+      await cleanup();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { csrSubjectKeys, createCsr, parseCsr } from '../../../src/est/csr.ts';
+import { createCsr, csrSubjectKeys, parseCsr } from '../../../src/est/csr.ts';
 import { encodeCertsOnly } from '../../../src/est/pkcs7.ts';
 import { checkEnrollResponse, type EnrollExpectation } from '../../../src/est/response.ts';
 import { generateKeyPair, issueCertificate, type KeyPair } from '../../../src/pki/index.ts';
@@ -44,7 +44,10 @@ describe('checkEnrollResponse', async () => {
   });
 
   it('refuses the wrong content type, even around a good body', () => {
-    const r = checkEnrollResponse({ status: 200, contentType: 'application/pkix-cert', body: encodeCertsOnly([good]) }, want);
+    const r = checkEnrollResponse(
+      { status: 200, contentType: 'application/pkix-cert', body: encodeCertsOnly([good]) },
+      want,
+    );
     expect(r.ok ? 'accepted' : r.reason).toBe('wrong-content-type');
   });
 
@@ -68,7 +71,10 @@ describe('checkEnrollResponse', async () => {
   it('refuses a certificate from another CA', async () => {
     const rogue = await makeCred('root', 'Rogue CA', undefined, { now: new Date(T0) });
     const other = await issueFor(rogue, keys, 'gw-1');
-    const r = checkEnrollResponse({ status: 200, contentType: MIME, body: encodeCertsOnly([other, rogue.cert]) }, want);
+    const r = checkEnrollResponse(
+      { status: 200, contentType: MIME, body: encodeCertsOnly([other, rogue.cert]) },
+      want,
+    );
     expect(r.ok ? 'accepted' : r.reason).toBe('untrusted');
   });
 
