@@ -5,8 +5,9 @@ import { connectHubAdmin, type StoredMessage } from '../hub/index.ts';
 import { formatPropertyBag } from '../iothub/topics.ts';
 import { readTextFile } from '../pki/store.ts';
 import type { DeviceRecord } from '../registry/device.ts';
-import { assertDeviceId, untilSignal, withData } from './hub-args.ts';
+import { assertDeviceId, withData } from './hub-args.ts';
 import type { CliIo } from './io.ts';
+import { untilStopSignal } from './signals.ts';
 
 /** How often `messages --follow` asks the hub for new messages. */
 const FOLLOW_INTERVAL_MS = 1000;
@@ -84,7 +85,7 @@ export function registerHubAdminCommands(hub: Command, device: Command, io: CliI
       const admin = await connectHubAdmin(o.data);
       let after = 0;
       let stopped = false;
-      const stop = o.follow ? untilSignal().then(() => (stopped = true)) : undefined;
+      const stop = o.follow ? untilStopSignal().then(() => (stopped = true)) : undefined;
       for (;;) {
         const page = await admin.messages({
           ...(o.device ? { deviceId: o.device } : {}),

@@ -31,16 +31,3 @@ export function parseLevel(value: string): string {
   }
   return value;
 }
-
-/** Resolves on the first SIGINT or SIGTERM (Ctrl-C, or a service manager stopping the hub). */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}

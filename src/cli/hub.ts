@@ -7,8 +7,9 @@ import { readTextFile } from '../pki/store.ts';
 import { normalizeThumbprint } from '../pki/thumbprint.ts';
 import type { DeviceAuthentication } from '../registry/device.ts';
 import { registerHubAdminCommands } from './hub-admin.ts';
-import { assertDeviceId, parseLevel, parsePort, untilSignal, withData } from './hub-args.ts';
+import { assertDeviceId, parseLevel, parsePort, withData } from './hub-args.ts';
 import type { CliIo } from './io.ts';
+import { untilStopSignal } from './signals.ts';
 
 /** `gatehouse hub …`: run the mock IoT Hub and administer a running one. */
 export function registerHubCommands(program: Command, io: CliIo): void {
@@ -46,7 +47,7 @@ export function registerHubCommands(program: Command, io: CliIo): void {
           `hub listening: mqtts://${running.host}:${running.mqttPort} https://${running.host}:${running.apiPort}`,
         );
         io.out(`hostname ${running.hostname}; root CA for trust_bundle_cert: ${running.rootCaPath}`);
-        await untilSignal();
+        await untilStopSignal();
         await running.close();
         io.out('hub stopped');
       },

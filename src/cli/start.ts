@@ -3,6 +3,7 @@ import { loadConfig } from '../config/index.ts';
 import { createGateway } from '../gateway.ts';
 import { createLogger } from '../logger.ts';
 import type { CliIo } from './io.ts';
+import { untilStopSignal } from './signals.ts';
 
 /**
  * `gatehouse start --config config.toml`: runs the gateway until SIGINT/SIGTERM; SIGHUP reloads the
@@ -34,16 +35,4 @@ export function registerStartCommand(program: Command, io: CliIo): void {
       }
       io.out('gateway stopped');
     });
-}
-
-function untilStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }

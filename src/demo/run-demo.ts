@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { CliIo } from '../cli/io.ts';
+import { untilStopSignal } from '../cli/signals.ts';
 import { loadConfig } from '../config/index.ts';
 import { createGateway, type Gateway } from '../gateway.ts';
 import { type HubHandle, startHub } from '../hub/index.ts';
@@ -77,7 +78,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say.step('6. Try it yourself');
     say.block(pasteableCommands(pki, topo, gateway.port));
     say.say('demo', o.durationSecs ? `running for ${o.durationSecs} s` : 'running; press Ctrl-C to stop');
-    await untilStopped(o.durationSecs);
+    await untilStopSignal(o.durationSecs === undefined ? undefined : o.durationSecs * 1000);
     say.step('Stopping');
     return 0;
   } finally {
@@ -266,19 +267,5 @@ function demoLogger(o: DemoOptions, say: Narrator): Logger {
         }
       },
     },
-  });
-}
-
-function untilStopped(durationSecs: number | undefined): Promise<void> {
-  return new Promise((done) => {
-    const finish = (): void => {
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
-      clearTimeout(timer);
-      done();
-    };
-    const timer = durationSecs ? setTimeout(finish, durationSecs * 1000) : undefined;
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
   });
 }
