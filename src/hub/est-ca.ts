@@ -16,43 +16,52 @@ import {
 import type { CaRegistry } from './cas.ts';
 
 export const EST_CA_NAME = 'est-ca';
+/**
+ * Edge CAs come from a root of their own, never registered as a device CA: an Edge CA may sign
+ * leaves, and under a verified device CA those would authenticate at the hub as any device.
+ */
+export const EST_EDGE_ROOT_NAME = 'est-edge-root';
 /** The name the EST CA is registered under in the hub's CA registry. */
 export const EST_CA_REGISTRY_NAME = 'gatehouse-est-ca';
 const EST_CA_DAYS = 3650;
 
 /**
- * The hub's EST CA: a root kept in DATA/tls/est-ca.{cert,key}.pem (key 0600), created on first start.
+ * One of the hub's EST CAs: a root kept in DATA/tls/NAME.{cert,key}.pem (key 0600), created on first
+ * start. Default: the identity CA `est-ca` ("Gatehouse Hub EST CA").
  */
 export async function ensureEstCa(o: {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly now?: Date;
+  readonly name?: string;
+  readonly commonName?: string;
 }): Promise<Issuer> {
+  const name = o.name ?? EST_CA_NAME;
   const dir = join(o.dataDir, 'tls');
   const now = o.now ?? new Date();
   let cred: Credential;
-  if (existsSync(credentialPaths(dir, EST_CA_NAME).cert)) {
-    cred = await loadCredential(dir, EST_CA_NAME);
+  if (existsSync(credentialPaths(dir, name).cert)) {
+    cred = await loadCredential(dir, name);
     if (!cred.cert.isCa || now.getTime() > cred.cert.notAfter) {
       throw new GatehouseError(
         'GH_ERR_ISSUER',
-        `the hub EST CA in ${dir} is expired or not a CA; remove ${credentialPaths(dir, EST_CA_NAME).cert} and its key to create a new one`,
+        `the hub ${name} in ${dir} is expired or not a CA; remove ${credentialPaths(dir, name).cert} and its key to create a new one`,
       );
     }
   } else {
     const keys = await generateKeyPair('ec-p256');
     const cert = await issueCertificate({
       profile: 'root',
-      commonName: 'Gatehouse Hub EST CA',
+      commonName: o.commonName ?? 'Gatehouse Hub EST CA',
       subjectKeys: keys,
       days: EST_CA_DAYS,
       now,
     });
     cred = { cert, chain: [cert], keyPem: await exportPrivateKeyPem(keys.privateKey) };
-    await writeCredential(dir, EST_CA_NAME, cred, true);
-    o.logger.info({ path: credentialPaths(dir, EST_CA_NAME).cert }, 'created the hub EST CA');
+    await writeCredential(dir, name, cred, true);
+    o.logger.info({ path: credentialPaths(dir, name).cert }, `created the hub ${name}`);
   }
-  return credentialToIssuer(cred, 'hub EST CA');
+  return credentialToIssuer(cred, `hub ${name}`);
 }
 
 /**

@@ -27,6 +27,8 @@ export interface EstServices {
   readonly devices: DeviceRegistry;
   readonly cas: CaRegistry;
   readonly estCa: Issuer;
+  /** Issues Edge CAs (label `edge-ca`); never a device CA at the hub. */
+  readonly estEdgeRoot: Issuer;
   /** Lifetime of issued identity certificates, days (never beyond the EST CA). */
   readonly certDays: number;
   readonly logger: Logger;
@@ -45,6 +47,8 @@ export const isEstPath = (path: string): boolean => path === EST_PREFIX || path.
  * accepted by the hub at once: thumbprint devices get it as primary thumbprint (the certificate that
  * authenticated the request becomes secondary, so it keeps working until the next renewal); CA devices
  * accept it through the EST CA, registered as a verified CA on the first issuance.
+ * Under the CA label `edge-ca` (`/.well-known/est/edge-ca/…`) an IoT Edge device, authenticated by its
+ * identity certificate, gets an Edge CA from a separate root that is never a device CA.
  */
 export function createEstRoutes(s: EstServices): EstHandler {
   const now = s.now ?? Date.now;
@@ -57,7 +61,7 @@ export function createEstRoutes(s: EstServices): EstHandler {
     }
     if (op === 'cacerts') {
       if (req.method !== 'GET') throw httpError(405, 'GH_ERR_INPUT', 'cacerts answers GET only');
-      sendCertsOnly(res, [s.estCa.cert]);
+      sendCertsOnly(res, [label === EDGE_CA_LABEL ? s.estEdgeRoot.cert : s.estCa.cert]);
       return;
     }
     if (op !== 'simpleenroll' && op !== 'simplereenroll') {
@@ -159,7 +163,7 @@ async function issueEdgeCa(
     profile: 'edge-ca',
     commonName,
     subjectKeys: await csrSubjectKeys(csr),
-    issuer: s.estCa,
+    issuer: s.estEdgeRoot,
     days: s.certDays,
     now: new Date(at),
   });

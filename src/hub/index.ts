@@ -10,7 +10,7 @@ import { C2dDispatcher } from './c2d-dispatch.ts';
 import { C2dQueue } from './c2d-queue.ts';
 import { CaRegistry } from './cas.ts';
 import { DeviceRegistry } from './devices.ts';
-import { ensureEstCa } from './est-ca.ts';
+import { EST_EDGE_ROOT_NAME, ensureEstCa } from './est-ca.ts';
 import { createEstRoutes } from './est-routes.ts';
 import {
   assertNoOtherHub,
@@ -107,6 +107,12 @@ export async function startHub(opts: HubOptions): Promise<HubHandle> {
     const apiLog = root.child({ component: 'hub-api' });
     // EST (certificate lifecycle): the EST CA under DATA/tls.
     const estCa = await ensureEstCa({ dataDir, logger: log });
+    const estEdgeRoot = await ensureEstCa({
+      dataDir,
+      logger: log,
+      name: EST_EDGE_ROOT_NAME,
+      commonName: 'Gatehouse Hub Edge CA Root',
+    });
     api = await startApiServer({
       host,
       port: apiPort,
@@ -123,7 +129,14 @@ export async function startHub(opts: HubOptions): Promise<HubHandle> {
         logger: apiLog,
       }),
       scope: createScopeRoutes({ devices, cas, logger: apiLog }),
-      est: createEstRoutes({ devices, cas, estCa, certDays: opts.estCertDays ?? 90, logger: apiLog }),
+      est: createEstRoutes({
+        devices,
+        cas,
+        estCa,
+        estEdgeRoot,
+        certDays: opts.estCertDays ?? 90,
+        logger: apiLog,
+      }),
       logger: apiLog,
     });
     await writeHubInfo(dataDir, { host, mqttPort: mqtt.port, apiPort: api.port, hostname, pid: process.pid });

@@ -35,7 +35,9 @@ describe('Edge CA enrolled over EST ([edge_ca] method = "est")', () => {
 
   beforeAll(async () => {
     env = await startEstEnv({ estEdgeCa: true });
-    estRoot = parseCertificatePem(await readFile(join(env.dir, 'hub', 'tls', 'est-ca.cert.pem'), 'utf8'));
+    estRoot = parseCertificatePem(
+      await readFile(join(env.dir, 'hub', 'tls', 'est-edge-root.cert.pem'), 'utf8'),
+    );
     await env.hub.admin.addDevice({
       deviceId: 'sensor-e',
       parentId: GATEWAY_ID,
@@ -51,7 +53,9 @@ describe('Edge CA enrolled over EST ([edge_ca] method = "est")', () => {
     const edgeCa = env.gw.edgeCa();
     expect(edgeCa.quickstart).toBe(false);
     expect(edgeCa.cert.subjectCn).toBe(edgeCaCommonName(GATEWAY_ID));
-    expect(edgeCa.cert.issuerCn).toBe('Gatehouse Hub EST CA');
+    expect(edgeCa.cert.issuerCn).toBe('Gatehouse Hub Edge CA Root');
+    // Its root is no device CA at the hub: leaves an Edge CA signs never authenticate there.
+    expect((await env.hub.admin.listCas()).map((c) => c.thumbprint)).not.toContain(estRoot.sha256);
     expect(edgeCa.cert.pathLen).toBe(0);
     const client = await connectDevice(env.gw.port, estRoot.pem, 'sensor-e', await sensor);
     try {

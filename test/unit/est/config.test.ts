@@ -89,6 +89,33 @@ describe('[cert_issuance.est]', () => {
   });
 });
 
+describe('[edge_ca] method = "est"', () => {
+  it('points the Edge CA at the enrolled files in data_dir', () => {
+    const c = parseConfig(
+      `${HEAD}${EST}\n[edge_ca]\nmethod = "est"\n\n[gateway]\ndata_dir = "/var/gh"\n`,
+      BASE,
+    );
+    expect(c.edgeCa).toMatchObject({
+      est: true,
+      cert: '/var/gh/certs/est-edge-ca.chain.pem',
+      pk: '/var/gh/certs/est-edge-ca.key.pem',
+    });
+    expect(parseConfig(`${HEAD}${FILES}`, BASE).edgeCa.est).toBeUndefined();
+  });
+
+  it('needs [cert_issuance.est] and refuses cert/pk next to it', () => {
+    expect(configError(`${HEAD}${FILES}\n[edge_ca]\nmethod = "est"\n`).message).toMatch(
+      /^\[edge_ca\] method: "est" needs a \[cert_issuance.est\] table/,
+    );
+    expect(configError(`${HEAD}${EST}\n[edge_ca]\nmethod = "est"\ncert = "ca.pem"\n`).message).toMatch(
+      /^\[edge_ca\] cert: must be omitted when method = "est"/,
+    );
+    expect(configError(`${HEAD}${FILES}\n[edge_ca]\nmethod = "files"\n`).message).toMatch(
+      /^\[edge_ca\] method: must be "est"/,
+    );
+  });
+});
+
 describe('[gateway.workload]', () => {
   it('defaults to disabled with no allowed names', () => {
     const c = parseConfig(`${HEAD}${FILES}`, BASE);

@@ -78,6 +78,33 @@ describe('checkEnrollResponse', async () => {
     expect(r.ok ? 'accepted' : r.reason).toBe('untrusted');
   });
 
+  it('refuses the wrong profile: a CA for an identity, a leaf for an Edge CA', async () => {
+    const csr = await parseCsr(await createCsr(keys, 'gw-1'));
+    const ca1 = await issueCertificate({
+      profile: 'edge-ca',
+      commonName: 'gw-1',
+      subjectKeys: await csrSubjectKeys(csr),
+      issuer: ca,
+      days: 30,
+      now: new Date(T0),
+    });
+    const asIdentity = checkEnrollResponse(
+      { status: 200, contentType: MIME, body: encodeCertsOnly([ca1]) },
+      want,
+    );
+    expect(asIdentity.ok ? 'accepted' : asIdentity.reason).toBe('wrong-profile');
+    const asEdgeCa = checkEnrollResponse(
+      { status: 200, contentType: MIME, body: encodeCertsOnly([good]) },
+      { ...want, profile: 'edge-ca' },
+    );
+    expect(asEdgeCa.ok ? 'accepted' : asEdgeCa.reason).toBe('wrong-profile');
+    const ok = checkEnrollResponse(
+      { status: 200, contentType: MIME, body: encodeCertsOnly([ca1]) },
+      { ...want, profile: 'edge-ca' },
+    );
+    expect(ok.ok && ok.anchor.sha256).toBe(ca.cert.sha256);
+  });
+
   it('refuses a certificate that is not valid now', () => {
     const r = checkEnrollResponse(
       { status: 200, contentType: MIME, body: encodeCertsOnly([good]) },
