@@ -15,6 +15,7 @@ import type { GatewayConfig } from './config/types.ts';
 import { loadTlsMaterial, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
 import { CertificateWatch, withCertificateHealth } from './lifecycle/cert-status.ts';
 import { prepareEstEdgeCa, startEdgeCaRenewal, startIdentityRenewal } from './lifecycle/est-renewal.ts';
+import { reloadManualIdentity } from './lifecycle/identity-reload.ts';
 import {
   prepareEstIdentity,
   startWorkload,
@@ -73,6 +74,11 @@ export interface Gateway {
    * swaps it into the listeners; established connections are kept. Resolves the certificate now served.
    */
   reloadSecureContext(opts?: { readonly reissue?: boolean }): Promise<CertInfo>;
+  /**
+   * Re-reads a manually configured identity certificate and key (not with EST, which renews its
+   * own) and reconnects upstream with it; queued messages are kept. Resolves whether it changed.
+   */
+  reloadIdentity(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -229,6 +235,10 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
           );
           throw err;
         }),
+      reloadIdentity: async () => {
+        if (est || !pems) return false;
+        return reloadManualIdentity({ config, holder: pems, forwarder, log });
+      },
       close: closeAll,
     };
   } catch (err) {
@@ -240,8 +250,9 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
 /** PEM material for the upstream connections (only read when the gateway creates them itself). */
 interface UpstreamMaterial {
   readonly caPem: string;
-  readonly certPem: string;
-  readonly keyPem: string;
+  // Mutable: a manual identity reload (SIGHUP) replaces them; clients read them per connection.
+  certPem: string;
+  keyPem: string;
   /** The name the upstream's certificate must carry. */
   readonly servername: string;
 }

@@ -25,6 +25,11 @@ export function registerStartCommand(program: Command, io: CliIo): void {
           (cert) => io.out(`certificates reloaded; server certificate serial ${cert.serialHex}`),
           (err: unknown) => io.err(`gatehouse: reload failed: ${(err as Error).message}`),
         );
+        gateway.reloadIdentity().then(
+          (changed) => changed && io.out('identity certificate reloaded; reconnecting upstream'),
+          (err: unknown) =>
+            io.err(`gatehouse: identity reload failed, keeping the current one: ${(err as Error).message}`),
+        );
       };
       process.on('SIGHUP', onHup);
       try {
