@@ -18,7 +18,12 @@ describe('gatehouse demo (what npm start runs)', () => {
   it('shows telemetry reaching the hub through the gateway and a C2D message going down, then reuses everything', async () => {
     const tmp = await makeTempDir('gatehouse-demo-');
     cleanups.push(tmp.cleanup);
-    const opts = { workDir: join(tmp.dir, '.gatehouse'), certsDir: join(tmp.dir, 'certs'), json: false, ephemeralPorts: true };
+    const opts = {
+      workDir: join(tmp.dir, '.gatehouse'),
+      certsDir: join(tmp.dir, 'certs'),
+      json: false,
+      ephemeralPorts: true,
+    };
 
     const first = capture();
     expect(await runDemo({ ...opts, durationSecs: 6, io: first.io })).toBe(0);
