@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { LimitSettings } from '../config/types.ts';
-import { toGatehouseError } from '../errors.ts';
+import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import type { BurstLog } from './burst-log.ts';
 import type { BrokerMetrics, LimitName } from './metrics.ts';
@@ -123,16 +123,9 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
     metrics.handshakeFailed(reason);
     burst.note(`tls:${reason}`, { reason, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
   });
+  await listenOn(server, opts.host, opts.port, 'device listener (MQTT over TLS)');
+  // After listen: a listen failure is reported once, by listenOn's error; later ones are logged.
   server.on('error', (err) => log.error({ err }, 'device listener error'));
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(toGatehouseError(err));
-    server.once('error', onError);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   let open = true;

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { toGatehouseError } from '../errors.ts';
+import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import type { Health } from './health.ts';
 import type { BrokerMetrics } from './metrics.ts';
@@ -47,14 +47,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(toGatehouseError(err));
-    server.once('error', onError);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.host, opts.port, 'metrics');
   server.on('error', (err) => opts.log.error({ err }, 'metrics server error'));
   const address = server.address();
   return {

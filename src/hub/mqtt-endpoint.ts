@@ -2,11 +2,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { parseC2dFilter } from '../iothub/topics.ts';
+import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import type { C2dDispatcher } from './c2d-dispatch.ts';
 import type { CaRegistry } from './cas.ts';
 import type { DeviceRegistry } from './devices.ts';
-import { listenOn } from './listen.ts';
 import type { MessageStore } from './messages.ts';
 import { createHubHooks } from './mqtt-hooks.ts';
 

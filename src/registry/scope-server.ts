@@ -4,6 +4,7 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { authenticateDevice } from '../auth/authenticate.ts';
 import { SCOPE_ROUTE_ALL, SCOPE_ROUTE_ONE, type ScopeCa, type ScopeOne } from '../iothub/scope-api.ts';
 import { buildScopePage, parsePageQuery } from '../iothub/scope-page.ts';
+import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import type { CertInfo } from '../pki/certificate.ts';
 import { peerChainOf } from '../pki/peer-chain.ts';
@@ -44,13 +45,7 @@ export async function startScopeServer(opts: ScopeServerOptions): Promise<ScopeS
   );
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.host, opts.port, 'scope API');
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,

@@ -1,5 +1,6 @@
+// Shared by every server Gatehouse runs (hub, device listener, scope API, metrics): one wording for listen failures.
 import type { Server } from 'node:net';
-import { GatehouseError } from '../errors.ts';
+import { GatehouseError } from './errors.ts';
 
 /** Listens, turning the usual failures into one clear error that names the port. */
 export async function listenOn(server: Server, host: string, port: number, what: string): Promise<void> {
