@@ -47,6 +47,12 @@ export interface AuthInput {
   readonly verifiedCas: readonly CertInfo[];
   /** Decision instant, ms since epoch. */
   readonly now: number;
+  /**
+   * The TLS layer (OpenSSL, in a full handshake of this connection) already verified the peer's chain
+   * to one of exactly these `verifiedCas` for clientAuth: the leaf's own checks still run here, the
+   * path building and signature checks of validateChain are skipped. Default false.
+   */
+  readonly chainVerifiedByTls?: boolean;
 }
 
 /**
@@ -79,10 +85,7 @@ export function authenticateDevice(input: AuthInput): AuthDecision {
 
   if (record.authentication.type === 'selfSigned') {
     const { primaryThumbprint, secondaryThumbprint } = record.authentication;
-    const allowed = [primaryThumbprint, secondaryThumbprint].map((t) =>
-      t ? normalizeThumbprint(t) : undefined,
-    );
-    if (!allowed.some((t) => t !== undefined && (t === leaf.sha256 || t === leaf.sha1))) {
+    if (!thumbprintNames(primaryThumbprint, leaf) && !thumbprintNames(secondaryThumbprint, leaf)) {
       return no('thumbprint-mismatch', 'certificate thumbprint matches neither registered thumbprint');
     }
     if (input.now < leaf.notBefore) return no('cert-not-yet-valid', 'certificate is not yet valid');
@@ -100,6 +103,14 @@ export function authenticateDevice(input: AuthInput): AuthDecision {
   ) {
     return no('wrong-eku', 'certificate extended key usage does not allow clientAuth');
   }
+  if (input.chainVerifiedByTls === true) {
+    // Negations, so a NaN instant fails closed (as in validateChain).
+    if (!(input.now >= leaf.notBefore)) return no('cert-not-yet-valid', 'certificate is not yet valid');
+    if (!(input.now <= leaf.notAfter)) return no('cert-expired', 'certificate has expired');
+    if (leaf.unhandledCriticalExtensions.length > 0)
+      return no('chain-invalid', 'certificate has an unsupported critical extension');
+    return { ok: true, deviceId, method: 'ca', thumbprint: leaf.sha256 };
+  }
   const chain = validateChain({
     leaf,
     intermediates: input.peerChain.slice(1),
@@ -109,6 +120,12 @@ export function authenticateDevice(input: AuthInput): AuthDecision {
   });
   if (!chain.ok) return no(chainReason(chain.reason), chain.detail);
   return { ok: true, deviceId, method: 'ca', thumbprint: leaf.sha256 };
+}
+
+/** Whether a registered thumbprint (SHA-256 or SHA-1, any accepted spelling) names this certificate. */
+function thumbprintNames(registered: string | undefined, leaf: CertInfo): boolean {
+  const t = registered ? normalizeThumbprint(registered) : undefined;
+  return t !== undefined && (t === leaf.sha256 || t === leaf.sha1);
 }
 
 function chainReason(reason: ChainRefusal): AuthRefusal {

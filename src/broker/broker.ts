@@ -56,12 +56,15 @@ export async function startBroker(opts: StartBrokerOptions): Promise<BrokerHandl
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.peerChainOf ? { peerChainOf: opts.peerChainOf } : {}),
     settle: (conn) => listener?.settle(conn),
+    verifiedCasOf: (conn) => listener?.verifiedCasOf(conn),
   });
   try {
     listener = await startDeviceListener({
       host: opts.host,
       port: opts.port,
       tls: opts.tls,
+      // OpenSSL checks CA-signed devices' chains against the verified CAs during the handshake.
+      trustedCas: opts.registry.verifiedCas(),
       limits: opts.limits,
       metrics,
       log,
@@ -74,6 +77,9 @@ export async function startBroker(opts: StartBrokerOptions): Promise<BrokerHandl
     throw err;
   }
   const started = listener;
+  opts.registry.onChange((change) => {
+    if (change.casChanged && started.listening()) started.setTrustedCas(opts.registry.verifiedCas());
+  });
   return {
     port: started.port,
     metrics,

@@ -4,6 +4,7 @@ import { Aedes, type Client } from 'aedes';
 import type { LimitSettings } from '../config/types.ts';
 import { parseC2dFilter } from '../iothub/topics.ts';
 import type { Logger } from '../logger.ts';
+import type { CertInfo } from '../pki/index.ts';
 import type { C2dMessage, Forwarder } from '../upstream/types.ts';
 import { createConnectHooks } from './auth-hooks.ts';
 import { BurstLog } from './burst-log.ts';
@@ -12,7 +13,7 @@ import type { HookContext } from './context.ts';
 import { IntermediateMemory } from './intermediates.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
-import { type PeerChainReader, tlsPeerChain } from './peer-chain.ts';
+import { type PeerChainReader, peerReaders } from './peer-chain.ts';
 import { applyRegistryChange } from './registry-change.ts';
 import { type GatehouseClient, sessionOf } from './session.ts';
 import { createTopicHooks } from './topic-hooks.ts';
@@ -33,7 +34,13 @@ export interface DeviceBrokerOptions {
   readonly peerChainOf?: PeerChainReader;
   /** Called when a connection's CONNECT decision is made (the listener stops its deadline). */
   readonly settle?: (conn: unknown) => void;
+  /** The CA list OpenSSL verified a connection's chain against (the listener's verifiedCasOf). Default: none. */
+  readonly verifiedCasOf?: (conn: unknown) => readonly CertInfo[] | undefined;
 }
+
+/** Refusal lines: up to this many per reason per window one by one, then one summary per window. */
+const REFUSALS_PER_WINDOW = 20;
+const REFUSAL_WINDOW_MS = 1000;
 
 /** aedes wired to Gatehouse's hooks, registry and forwarder; no sockets (the listener feeds it). */
 export interface DeviceBroker {
@@ -68,7 +75,9 @@ export async function createDeviceBroker(opts: DeviceBrokerOptions): Promise<Dev
     limits,
     c2d,
     now: opts.now ?? Date.now,
-    peerChainOf: opts.peerChainOf ?? tlsPeerChain,
+    peers: peerReaders(opts.peerChainOf),
+    verifiedCasOf: opts.verifiedCasOf ?? (() => undefined),
+    refusals: new BurstLog(log, REFUSAL_WINDOW_MS, REFUSALS_PER_WINDOW),
     intermediates: new IntermediateMemory(),
     settle: opts.settle ?? (() => {}),
   };
@@ -136,6 +145,7 @@ export async function createDeviceBroker(opts: DeviceBrokerOptions): Promise<Dev
     close: () =>
       new Promise<void>((resolve) => {
         burst.close();
+        ctx.refusals.close();
         broker.close(() => resolve());
       }),
   };

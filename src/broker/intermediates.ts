@@ -29,6 +29,11 @@ export class IntermediateMemory {
     }
   }
 
+  /** Whether intermediates with this subject DN are remembered. */
+  knows(subject: string): boolean {
+    return this.#bySubject.has(subject);
+  }
+
   /** A leaf-only chain completed with remembered intermediates, walking issuer names upwards. */
   complete(chain: readonly CertInfo[]): readonly CertInfo[] {
     const leaf = chain[0];

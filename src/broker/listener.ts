@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type SecureContextOptions, type Server, TLSSocket } from 'node:tls';
 import type { LimitSettings } from '../config/types.ts';
 import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
+import type { CertInfo } from '../pki/index.ts';
 import type { BurstLog } from './burst-log.ts';
 import type { BrokerMetrics, LimitName } from './metrics.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
@@ -18,6 +19,11 @@ export interface DeviceListenerOptions {
   /** 0 = any free port. */
   readonly port: number;
   readonly tls: ServerTls;
+  /**
+   * The verified CAs OpenSSL checks client chains against during the handshake (see verifiedCasOf).
+   * Default none: every chain is left to the JavaScript validator at CONNECT.
+   */
+  readonly trustedCas?: readonly CertInfo[];
   readonly limits: LimitSettings;
   readonly metrics: BrokerMetrics;
   readonly log: Logger;
@@ -32,6 +38,14 @@ export interface DeviceListener {
   listening(): boolean;
   /** Replaces certificate and key for new handshakes; established connections are untouched. */
   setSecureContext(tls: ServerTls): void;
+  /** Replaces the CAs OpenSSL verifies client chains against, for new handshakes. */
+  setTrustedCas(cas: readonly CertInfo[]): void;
+  /**
+   * The CA list a connection's client chain was verified against by OpenSSL in a full handshake of
+   * its own (not a resumed session, whose verdict dates from an earlier handshake); undefined when
+   * OpenSSL did not verify it, or no CA list was set when its handshake began.
+   */
+  verifiedCasOf(conn: unknown): readonly CertInfo[] | undefined;
   /** Ends the handshake deadline of a connection (its CONNECT was decided). */
   settle(conn: unknown): void;
   close(): Promise<void>;
@@ -39,7 +53,12 @@ export interface DeviceListener {
 
 const kDeadline = Symbol('gatehouse.deadline');
 const kRefused = Symbol('gatehouse.refused');
-type RawSocket = Socket & { [kDeadline]?: NodeJS.Timeout | undefined; [kRefused]?: boolean };
+const kTrusted = Symbol('gatehouse.trusted-cas');
+type RawSocket = Socket & {
+  [kDeadline]?: NodeJS.Timeout | undefined;
+  [kRefused]?: boolean;
+  [kTrusted]?: readonly CertInfo[] | undefined;
+};
 
 const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
@@ -47,7 +66,10 @@ const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
  * The device-facing TLS listener. Limits act on the raw TCP socket before any TLS or MQTT work:
  * max connections, a per-source token bucket, and one deadline covering TLS handshake + CONNECT
  * (cleared by settle()). Client certificates are requested but judged only at CONNECT (against the
- * registry), so OpenSSL's own verdict is ignored: `rejectUnauthorized: false`.
+ * registry), so OpenSSL's verdict never refuses a handshake: `rejectUnauthorized: false`. With the
+ * verified CAs as its `ca` list, OpenSSL's verdict (`authorized`) lets the CONNECT decision skip the
+ * JavaScript chain walk for CA-signed devices (see verifiedCasOf); thumbprint devices are
+ * self-signed, fail that check, and are decided on their leaf as before.
  */
 export async function startDeviceListener(opts: DeviceListenerOptions): Promise<DeviceListener> {
   const { limits, metrics, burst, log } = opts;
@@ -58,10 +80,18 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
   });
   const sockets = new Set<RawSocket>();
   let deadlines = true;
-  const server: Server = createServer({
+  let tls = opts.tls;
+  // Empty means no `ca` option; Node would then trust its bundled public roots, which must never
+  // count as verified, so verifiedCasOf answers undefined for connections made without a list.
+  let trusted: readonly CertInfo[] = opts.trustedCas ?? [];
+  const contextOptions = (): SecureContextOptions => ({
     ...TLS_OPTIONS,
-    cert: opts.tls.certChainPem,
-    key: opts.tls.keyPem,
+    cert: tls.certChainPem,
+    key: tls.keyPem,
+    ...(trusted.length > 0 ? { ca: trusted.map((c) => c.pem) } : {}),
+  });
+  const server: Server = createServer({
+    ...contextOptions(),
     requestCert: true,
     rejectUnauthorized: false,
     // aedes writes CONNACK a few ticks after TLS 1.3 has sent its session tickets; with Nagle on, the
@@ -70,6 +100,7 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
     // Node's own TLS timer is the backstop; the deadline below covers TLS + CONNECT together.
     handshakeTimeout: limits.handshakeTimeoutMs,
   });
+  allowPartialChains(server, trusted);
 
   const refuse = (raw: RawSocket, limit: LimitName, fields: Record<string, unknown>): void => {
     raw[kRefused] = true;
@@ -100,6 +131,8 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
     }
     stats.connectionsOpen++;
     sockets.add(raw);
+    // tls.Server's own listener (next, same tick) builds the TLSSocket on the current context.
+    if (trusted.length > 0) raw[kTrusted] = trusted;
     // `on`, not `once`: 'close' fires once anyway, and once() would wrap the shared handler per socket.
     raw.on('close', onRawClose);
     if (deadlines) {
@@ -133,8 +166,21 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
   return {
     port,
     listening: () => open && server.listening,
-    setSecureContext(tls) {
-      server.setSecureContext({ ...TLS_OPTIONS, cert: tls.certChainPem, key: tls.keyPem });
+    setSecureContext(next) {
+      tls = next;
+      server.setSecureContext(contextOptions());
+      allowPartialChains(server, trusted);
+    },
+    setTrustedCas(cas) {
+      if (cas === trusted) return;
+      trusted = cas;
+      server.setSecureContext(contextOptions());
+      allowPartialChains(server, trusted);
+    },
+    verifiedCasOf(conn) {
+      if (!(conn instanceof TLSSocket) || conn.authorized !== true || conn.isSessionReused())
+        return undefined;
+      return parentOf(conn)?.[kTrusted];
     },
     settle(conn) {
       const raw = parentOf(conn as TLSSocket);
@@ -160,4 +206,17 @@ export async function startDeviceListener(opts: DeviceListenerOptions): Promise<
 function parentOf(socket: TLSSocket | undefined): RawSocket | undefined {
   const parent = (socket as { _parent?: unknown } | undefined)?._parent;
   return parent && typeof parent === 'object' ? (parent as RawSocket) : undefined;
+}
+
+/**
+ * Lets OpenSSL end a client chain at any verified CA, self-signed or not (IoT Hub verifies
+ * intermediates too; validateChain likewise accepts a path ending at any verified CA). Node 20's
+ * tls.Server does not pass `allowPartialTrustChain` on to the context it builds, so it is set on that
+ * context (`_sharedCreds`, not public API). Should that go, chains to a non-self-signed CA fail
+ * OpenSSL's check and are validated in JavaScript: slower, never a different decision.
+ */
+function allowPartialChains(server: Server, trusted: readonly CertInfo[]): void {
+  if (trusted.length === 0) return;
+  type Creds = { context?: { setAllowPartialTrustChain?: () => void } };
+  (server as unknown as { _sharedCreds?: Creds })._sharedCreds?.context?.setAllowPartialTrustChain?.();
 }

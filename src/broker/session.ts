@@ -71,3 +71,18 @@ export class ConnectRefusedError extends Error {
     this.reason = reason;
   }
 }
+
+const refusalErrors = new Map<string, ConnectRefusedError>();
+
+/**
+ * One shared error per refusal reason (a bounded set of codes): constructing one per refused
+ * CONNECT captured a stack trace each time. aedes only reads it (and sets errorCode = 5 on it).
+ */
+export function refusalError(reason: string): ConnectRefusedError {
+  let err = refusalErrors.get(reason);
+  if (!err) {
+    err = new ConnectRefusedError(reason);
+    refusalErrors.set(reason, err);
+  }
+  return err;
+}

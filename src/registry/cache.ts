@@ -106,6 +106,10 @@ class Cache implements RegistryCache {
     if (this.closed || !isDeviceId(deviceId)) return undefined;
     const hot = this.lru.get(deviceId);
     if (hot) return hot;
+    // Answered before SQLite: a flood of unknown ids otherwise costs a snapshot read per attempt.
+    // Consistent with the snapshot: a remembered miss was removed from it, and a sync adding the
+    // id forgets the miss.
+    if (this.gate.isKnownMissing(deviceId)) return undefined;
     const record = this.snapshot.get(deviceId);
     if (record) this.lru.set(deviceId, freezeRecord(record));
     return record;

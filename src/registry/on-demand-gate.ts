@@ -50,6 +50,12 @@ export class OnDemandGate {
     return 'allowed';
   }
 
+  /** Upstream said "no such device" within the negative TTL (the snapshot has no record for it either). */
+  isKnownMissing(deviceId: string): boolean {
+    const until = this.missingUntil.peek(deviceId);
+    return until !== undefined && this.opts.now() < until;
+  }
+
   rememberMissing(deviceId: string): void {
     if (this.opts.negativeTtlMs > 0)
       this.missingUntil.set(deviceId, this.opts.now() + this.opts.negativeTtlMs);

@@ -183,3 +183,44 @@ describe('authenticateDevice: CA chain', () => {
     });
   });
 });
+
+describe('authenticateDevice: chain already verified by TLS', () => {
+  const verified = (over: Partial<AuthInput> = {}): AuthInput =>
+    caInput({ peerChain: [caDevice.cert], chainVerifiedByTls: true, ...over });
+
+  it('accepts the leaf alone, without walking the chain', () => {
+    expect(authenticateDevice(verified())).toMatchObject({ ok: true, method: 'ca', deviceId: 'ca-1' });
+    // The same leaf alone, not vouched for by TLS, has no path to the root.
+    expect(authenticateDevice(verified({ chainVerifiedByTls: false }))).toMatchObject({
+      ok: false,
+      reason: 'untrusted-ca',
+    });
+  });
+
+  it('still checks the leaf itself: CN, CA flag, validity at the decision instant', () => {
+    expect(
+      authenticateDevice(
+        verified({ clientId: 'other', record: record('other', { type: 'certificateAuthority' }) }),
+      ),
+    ).toMatchObject({ ok: false, reason: 'cn-mismatch' });
+    const leafCa = verified({
+      clientId: 'Gatehouse Test Intermediate CA',
+      peerChain: [pki.intermediate.cert],
+      record: record('Gatehouse Test Intermediate CA', { type: 'certificateAuthority' }),
+    });
+    expect(authenticateDevice(leafCa)).toMatchObject({ ok: false, reason: 'leaf-is-ca' });
+    expect(authenticateDevice(verified({ now: caDevice.cert.notAfter + 1 }))).toMatchObject({
+      ok: false,
+      reason: 'cert-expired',
+    });
+    expect(authenticateDevice(verified({ now: Number.NaN }))).toMatchObject({ ok: false });
+  });
+
+  it('does not apply to thumbprint records', () => {
+    expect(
+      authenticateDevice(
+        input({ chainVerifiedByTls: true, peerChain: [caDevice.cert], clientId: 'thumb-1' }),
+      ),
+    ).toMatchObject({ ok: false, reason: 'thumbprint-mismatch' });
+  });
+});

@@ -57,4 +57,24 @@ describe('BurstLog', () => {
     expect(sink.lines).toHaveLength(4);
     burst.close();
   });
+
+  it('with an allowance, logs that many events of a window one by one before summarizing', () => {
+    vi.useFakeTimers();
+    const sink = logSink();
+    const burst = new BurstLog(createLogger({ destination: sink }), 1000, 3);
+    for (let i = 0; i < 10; i++)
+      burst.note('unknown-device', { reason: 'unknown-device', i }, 'device refused');
+    expect(sink.lines.map((l) => l.i)).toEqual([0, 1, 2]);
+    vi.advanceTimersByTime(1000);
+    expect(sink.lines).toHaveLength(4);
+    expect(sink.lines[3]).toMatchObject({ suppressed: 7, reason: 'unknown-device' });
+    // While the burst goes on, only summaries; once a window stays quiet, the allowance starts over.
+    burst.note('unknown-device', { reason: 'unknown-device', i: 10 }, 'device refused');
+    expect(sink.lines).toHaveLength(4);
+    vi.advanceTimersByTime(2000);
+    expect(sink.lines).toHaveLength(5);
+    burst.note('unknown-device', { reason: 'unknown-device', i: 11 }, 'device refused');
+    expect(sink.lines.at(-1)).toMatchObject({ i: 11, msg: 'device refused' });
+    burst.close();
+  });
 });

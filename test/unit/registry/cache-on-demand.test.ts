@@ -76,6 +76,16 @@ describe('registry cache: on-demand lookups', () => {
     expect(source.oneCalls).toEqual(['ghost', 'ghost']);
   });
 
+  it('answers a remembered "not found" without the snapshot, and forgets it when a sync adds the id', async () => {
+    const { cache, source } = await setup();
+    expect(await cache.lookup('ghost')).toBeUndefined();
+    expect(cache.get('ghost')).toBeUndefined();
+    expect(cache.inScope('ghost')).toBe(false);
+    source.devices = [rec('ghost')];
+    expect(await cache.syncNow()).toBe(true);
+    expect(cache.get('ghost')?.deviceId).toBe('ghost');
+  });
+
   it('does not remember upstream failures as "not found"', async () => {
     const { cache, source, t } = await setup();
     source.failure = new Error('connection refused');
