@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCred } from '../helpers/pki.ts';
+import { until } from '../helpers/wait.ts';
 import { type GatewayEnv, startGatewayEnv } from '../integration/gateway/helpers.ts';
 
 // The Azure IoT device SDK for Node, unmodified, as an X.509 device behind the gateway (GatewayHostName).
@@ -25,16 +26,6 @@ async function sdkClient(env: GatewayEnv, deviceId: string, cred: TestCred): Pro
   // setOptions applies asynchronously; open() before it settles would connect without the trust root.
   await client.setOptions({ ca: env.deviceTrustPem } as never);
   return client;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 describe('Azure IoT device SDK (azure-iot-device + azure-iot-device-mqtt)', () => {

@@ -10,6 +10,7 @@ import { type HubHandle, startHub } from '../../../src/hub/index.ts';
 import { iotHubUsername } from '../../../src/iothub/topics.ts';
 import { createLogger } from '../../../src/logger.ts';
 import type { DeviceAuthentication } from '../../../src/registry/device.ts';
+import { type LogLine, logSink } from '../../helpers/log.ts';
 import {
   makeCred,
   makeTempDir,
@@ -18,16 +19,12 @@ import {
   type TestPki,
   writeTestCred,
 } from '../../helpers/pki.ts';
+import { refusalOf } from '../../helpers/refusal.ts';
 
 export const GATEWAY_ID = 'gw-1';
 
-export type LogLine = { level: number; msg: string } & Record<string, unknown>;
-
-/** A pino destination whose JSON lines the test reads back. */
-export function logSink(): { lines: LogLine[]; write(s: string): void } {
-  const lines: LogLine[] = [];
-  return { lines, write: (s: string) => lines.push(JSON.parse(s) as LogLine) };
-}
+export { type LogLine, logSink } from '../../helpers/log.ts';
+export { eventually } from '../../helpers/wait.ts';
 
 export interface EnvOptions {
   /** "configured": [edge_ca] from the test PKI (default); "quickstart": no [edge_ca]. */
@@ -207,19 +204,13 @@ export function connectDevice(
 }
 
 /** The CONNACK return code (or error code/message) of a refused connection; undefined when accepted. */
-export async function refusal(
+export function refusal(
   env: GatewayEnv,
   deviceId: string,
   cred: TestCred | undefined,
   opts: DeviceConnectOptions = {},
 ): Promise<number | string | undefined> {
-  try {
-    const c = await connectDevice(env, deviceId, cred, opts);
-    await c.endAsync();
-    return undefined;
-  } catch (err) {
-    return (err as { code?: number | string }).code ?? (err as Error).message;
-  }
+  return refusalOf(() => connectDevice(env, deviceId, cred, opts));
 }
 
 /** The "device refused" log lines for a device. */
@@ -227,14 +218,6 @@ export const refusalsFor = (env: GatewayEnv, deviceId: string): LogLine[] =>
   env.logs.filter((l) => l.msg === 'device refused' && l.deviceId === deviceId);
 
 /** Polls `check` every 20 ms until it holds (bounded by `ms`). */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not met in time');
-}
 
 /** Resolves when `client` has closed, or rejects after `ms`. */
 export function closed(client: MqttClient, ms = 10_000): Promise<void> {

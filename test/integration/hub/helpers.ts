@@ -5,6 +5,7 @@ import { type HubHandle, startHub } from '../../../src/hub/index.ts';
 import { iotHubUsername } from '../../../src/iothub/topics.ts';
 import { createLogger, type Logger } from '../../../src/logger.ts';
 import { makeTempDir, type TestCred } from '../../helpers/pki.ts';
+import { refusalOf } from '../../helpers/refusal.ts';
 
 export interface TestHub {
   hub: HubHandle;
@@ -82,19 +83,13 @@ export async function connectDevice(
 }
 
 /** The CONNACK return code a refused connection produced (undefined when it connected). */
-export async function connectRefusal(
+export function connectRefusal(
   hub: HubHandle,
   deviceId: string,
   cred: TestCred | undefined,
   opts: ConnectOptions = {},
 ): Promise<number | string | undefined> {
-  try {
-    const c = await connectDevice(hub, deviceId, cred, opts);
-    await c.endAsync();
-    return undefined;
-  } catch (err) {
-    return (err as { code?: number | string }).code ?? (err as Error).message;
-  }
+  return refusalOf(() => connectDevice(hub, deviceId, cred, opts));
 }
 
 /** Resolves when `client` closes, or rejects after `ms`. */

@@ -8,6 +8,7 @@ import { createGateway, type Gateway } from '../../../src/gateway.ts';
 import { type HubHandle, startHub } from '../../../src/hub/index.ts';
 import { iotHubUsername } from '../../../src/iothub/topics.ts';
 import { createLogger } from '../../../src/logger.ts';
+import type { LogLine } from '../../helpers/log.ts';
 import {
   makeCred,
   makeTempDir,
@@ -18,7 +19,8 @@ import {
 } from '../../helpers/pki.ts';
 
 export const GATEWAY_ID = 'gw-1';
-export type LogLine = { level: number; msg: string } & Record<string, unknown>;
+export type { LogLine } from '../../helpers/log.ts';
+export { eventually } from '../../helpers/wait.ts';
 
 /**
  * A TCP relay the test can cut and restore, standing for "the hub's MQTT endpoint is unreachable"
@@ -187,15 +189,3 @@ export function connectDevice(
 }
 
 /** Polls `check` every 20 ms until it holds (bounded by `ms`). */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  ms = 15_000,
-  what = 'condition',
-): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${what} not met within ${ms} ms`);
-}

@@ -8,17 +8,8 @@ import { telemetryTopic } from '../../../src/iothub/topics.ts';
 import { silentLogger } from '../../../src/logger.ts';
 import { createScopeClient } from '../../../src/registry/index.ts';
 import type { TestCred } from '../../helpers/pki.ts';
+import { until } from '../../helpers/wait.ts';
 import { buildHierarchy, type Hierarchy } from './layers.ts';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const closed = (c: MqttClient): Promise<void> =>
   new Promise((resolve) => (c.disconnected || !c.connected ? resolve() : c.once('close', () => resolve())));
