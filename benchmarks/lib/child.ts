@@ -134,3 +134,19 @@ export function fromParent(handler: (message: BenchMessage) => Promise<void> | v
   // The parent going away ends the benchmark: never linger as an orphan holding ports.
   process.on('disconnect', () => process.exit(0));
 }
+
+/**
+ * In a server child: answers the runner's `gc` request — a full collection (when started with
+ * --expose-gc) and the memory figures after it, so RSS per connection is read the same way for every server.
+ */
+export function replyGc(id: unknown): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  toParent({
+    type: 'gc',
+    id,
+    memory: gc ? { rss, heapUsed, external, arrayBuffers } : undefined,
+  } as BenchMessage);
+}

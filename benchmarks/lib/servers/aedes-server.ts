@@ -6,7 +6,7 @@
  */
 import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
-import { fromParent, toParent } from '../child.ts';
+import { fromParent, replyGc, toParent } from '../child.ts';
 import type { BareServerInit } from './protocol.ts';
 
 let served = 0;
@@ -52,18 +52,9 @@ fromParent(async (message) => {
     case 'init':
       toParent({ type: 'ready', id: message.id, port: await start(message.init as BareServerInit) });
       break;
-    case 'gc': {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      gc?.();
-      const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-      toParent({
-        type: 'gc',
-        id: message.id,
-        memory: gc ? { rss, heapUsed, external, arrayBuffers } : undefined,
-      });
+    case 'gc':
+      replyGc(message.id);
       break;
-    }
     case 'stats':
       toParent({ type: 'stats', id: message.id, served });
       break;

@@ -5,7 +5,7 @@
  * Run as a child process by the benchmark; spoken to over IPC (see ./protocol.ts).
  */
 import { createServer, type TLSSocket } from 'node:tls';
-import { fromParent, toParent } from '../child.ts';
+import { fromParent, replyGc, toParent } from '../child.ts';
 import { CONNACK_ACCEPTED, CONNACK_NOT_AUTHORIZED } from '../mqtt-wire.ts';
 import type { BareServerInit } from './protocol.ts';
 
@@ -57,16 +57,9 @@ fromParent(async (message) => {
       toParent({ type: 'ready', id: message.id, port });
       break;
     }
-    case 'gc': {
-      // Started with --expose-gc by the memory benchmark; run twice so weak/finalized objects go too.
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      gc?.();
-      const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-      const memory = gc ? { rss, heapUsed, external, arrayBuffers } : undefined;
-      toParent({ type: 'gc', id: message.id, memory, connections: sockets.size });
+    case 'gc':
+      replyGc(message.id);
       break;
-    }
     case 'stats':
       toParent({ type: 'stats', id: message.id, served });
       break;

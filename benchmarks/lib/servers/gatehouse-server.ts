@@ -14,7 +14,7 @@ import { createGateway } from '../../../src/gateway.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { parseCertificatesPem, writeCredential } from '../../../src/pki/index.ts';
 import { createRegistryCache, type RegistryCache } from '../../../src/registry/index.ts';
-import { fromParent, toParent } from '../child.ts';
+import { fromParent, replyGc, toParent } from '../child.ts';
 import { createFixtureScopeSource } from './fixture-scope.ts';
 import { createNoopForwarder } from './noop-forwarder.ts';
 import type { GatehouseServerInit } from './protocol.ts';
@@ -63,18 +63,9 @@ fromParent(async (message) => {
     case 'init':
       toParent({ type: 'ready', id: message.id, port: await start(message.init as GatehouseServerInit) });
       break;
-    case 'gc': {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      gc?.();
-      const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-      toParent({
-        type: 'gc',
-        id: message.id,
-        memory: gc ? { rss, heapUsed, external, arrayBuffers } : undefined,
-      });
+    case 'gc':
+      replyGc(message.id);
       break;
-    }
     case 'stats':
       toParent({ type: 'stats', id: message.id, served: gateway?.metrics.stats.handshakesOk });
       break;

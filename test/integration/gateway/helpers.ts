@@ -1,7 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+
+export { closed, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
+
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import * as mqttPacket from 'mqtt-packet';
 import { loadConfig } from '../../../src/config/index.ts';
 import type { GatewayConfig } from '../../../src/config/types.ts';
@@ -218,44 +221,6 @@ export const refusalsFor = (env: GatewayEnv, deviceId: string): LogLine[] =>
   env.logs.filter((l) => l.msg === 'device refused' && l.deviceId === deviceId);
 
 /** Polls `check` every 20 ms until it holds (bounded by `ms`). */
-
-/** Resolves when `client` has closed, or rejects after `ms`. */
-export function closed(client: MqttClient, ms = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!client.connected) return resolve();
-    const timer = setTimeout(() => reject(new Error('client still connected')), ms);
-    client.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** SUBSCRIBE and resolve the SUBACK's granted codes (128 = refused). */
-export function subscribeGranted(client: MqttClient, filters: string[], ms = 10_000): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no SUBACK arrived')), ms);
-    const onPacket = (packet: Packet): void => {
-      if (packet.cmd !== 'suback') return;
-      client.off('packetreceive', onPacket);
-      clearTimeout(timer);
-      resolve((packet.granted as number[]).slice());
-    };
-    client.on('packetreceive', onPacket);
-    client.subscribe(filters, { qos: 1 }, () => {});
-  });
-}
-
-/** The next message on `client`, or a rejection after `ms`. */
-export function nextMessage(client: MqttClient, ms = 10_000): Promise<{ topic: string; payload: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no message arrived')), ms);
-    client.once('message', (topic, payload) => {
-      clearTimeout(timer);
-      resolve({ topic, payload });
-    });
-  });
-}
 
 /** GET on the gateway's metrics server: status and body (JSON parsed when it is JSON). */
 export async function httpGet(

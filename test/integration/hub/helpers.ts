@@ -1,6 +1,9 @@
 import { request } from 'node:https';
+
+export { closed, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
+
 import { PassThrough } from 'node:stream';
-import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type HubHandle, startHub } from '../../../src/hub/index.ts';
 import { iotHubUsername } from '../../../src/iothub/topics.ts';
 import { createLogger, type Logger } from '../../../src/logger.ts';
@@ -92,29 +95,6 @@ export function connectRefusal(
   return refusalOf(() => connectDevice(hub, deviceId, cred, opts));
 }
 
-/** Resolves when `client` closes, or rejects after `ms`. */
-export function closed(client: MqttClient, ms = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!client.connected) return resolve();
-    const timer = setTimeout(() => reject(new Error('client still connected')), ms);
-    client.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** Resolves with the next message on `client`, or rejects after `ms`. */
-export function nextMessage(client: MqttClient, ms = 10_000): Promise<{ topic: string; payload: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no message arrived')), ms);
-    client.once('message', (topic, payload) => {
-      clearTimeout(timer);
-      resolve({ topic, payload });
-    });
-  });
-}
-
 /** Polls `check` every 20 ms until it returns true (bounded by `ms`). */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
@@ -177,25 +157,5 @@ export function rawRequest(
     );
     req.on('error', reject);
     req.end(o.body);
-  });
-}
-
-/** Subscribes and resolves with the SUBACK's granted codes (128 = refused), which mqtt.js otherwise turns into an error. */
-export function subscribeGranted(
-  client: MqttClient,
-  filters: string[],
-  qos: 0 | 1 = 1,
-  ms = 10_000,
-): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no SUBACK arrived')), ms);
-    const onPacket = (packet: Packet): void => {
-      if (packet.cmd !== 'suback') return;
-      client.off('packetreceive', onPacket);
-      clearTimeout(timer);
-      resolve((packet.granted as number[]).slice());
-    };
-    client.on('packetreceive', onPacket);
-    client.subscribe(filters, { qos }, () => {});
   });
 }
