@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCred } from '../helpers/pki.ts';
 import { until } from '../helpers/wait.ts';
-import { type GatewayEnv, startGatewayEnv } from '../integration/gateway/helpers.ts';
+import { type GatewayEnv, refusalsFor, startGatewayEnv } from '../integration/gateway/helpers.ts';
 
 // The Azure IoT device SDK for Node, unmodified, as an X.509 device behind the gateway (GatewayHostName).
 const require = createRequire(import.meta.url);
@@ -95,5 +95,8 @@ describe('Azure IoT device SDK (azure-iot-device + azure-iot-device-mqtt)', () =
     const stranger = await env.pki.device('sdk-stranger');
     await expect((await sdkClient(env, 'sdk-stranger', stranger)).open()).rejects.toThrow(/Not authorized/i);
     await expect((await sdkClient(env, 'sdk-ca-device', stranger)).open()).rejects.toThrow(/Not authorized/i);
+    // The SDK says "Not authorized" for TLS failures too: the gateway's log shows these were MQTT refusals.
+    expect(refusalsFor(env, 'sdk-stranger').map((l) => l.reason)).toContain('unknown-device');
+    expect(refusalsFor(env, 'sdk-ca-device').map((l) => l.reason)).toContain('cn-mismatch');
   });
 });
