@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
@@ -10,10 +11,12 @@ import { createConnectHooks } from './auth-hooks.ts';
 import { BurstLog } from './burst-log.ts';
 import { C2dRouter } from './c2d.ts';
 import type { HookContext } from './context.ts';
+import { createBrokerEmitter } from './emitter.ts';
 import { IntermediateMemory } from './intermediates.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
 import { type PeerChainReader, peerReaders } from './peer-chain.ts';
+import { createBrokerPersistence } from './persistence.ts';
 import { applyRegistryChange } from './registry-change.ts';
 import { type GatehouseClient, sessionOf } from './session.ts';
 import { createTopicHooks } from './topic-hooks.ts';
@@ -81,12 +84,17 @@ export async function createDeviceBroker(opts: DeviceBrokerOptions): Promise<Dev
     intermediates: new IntermediateMemory(),
     settle: opts.settle ?? (() => {}),
   };
+  const brokerId = randomUUID();
   const broker = await Aedes.createBroker({
     ...createConnectHooks(ctx),
     ...createTopicHooks(ctx),
     // A backstop: the listener's handshake deadline normally ends a silent connection first.
     connectTimeout: limits.handshakeTimeoutMs,
     maxClientsIdLength: 128,
+    // aedes' memory persistence, without its per-CONNECT iterator streams (see persistence.ts).
+    persistence: createBrokerPersistence(),
+    id: brokerId,
+    mq: createBrokerEmitter(brokerId),
   });
   aedes = broker;
 

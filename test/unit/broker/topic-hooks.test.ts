@@ -272,6 +272,33 @@ describe('SUBSCRIBE authorization and C2D', () => {
     expect(h.forwarder.watches.size).toBe(0);
   });
 
+  it('drops what was queued for a persistent session when the device comes back with a clean session', async () => {
+    await setup();
+    const a = await connected(devA, 'dev-a', { clean: false });
+    a.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [{ topic: 'devices/dev-a/messages/devicebound/#', qos: 1 }],
+    });
+    await a.waitFor((p) => p.cmd === 'suback');
+    a.end();
+    await tick(50);
+    h.forwarder.sendC2d({
+      deviceId: 'dev-a',
+      topic: 'devices/dev-a/messages/devicebound/n=0',
+      payload: Buffer.from('0'),
+    });
+    await tick(50);
+    const clean = await connected(devA, 'dev-a', { clean: true });
+    await tick(50);
+    expect(clean.received.filter((p) => p.cmd === 'publish')).toEqual([]);
+    clean.end();
+    await tick(50);
+    const again = await connected(devA, 'dev-a', { clean: false });
+    await tick(50);
+    expect(again.received.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+
   it('keeps a persistent session’s watch while offline, queues a bounded number of C2D, delivers them on return', async () => {
     await setup({ maxOfflineC2d: 2 });
     const a = await connected(devA, 'dev-a', { clean: false });
