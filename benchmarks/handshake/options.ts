@@ -11,8 +11,9 @@ certificates and load generator, servers alternating within each round; medians 
                     add aedes for the naive aedes integration as a reference
   --clients N       concurrent clients, each looping connect/CONNACK/DISCONNECT (default 16)
   --procs N         load-generator processes (default 1)
-  --duration S      measured seconds per server per round (default 10)
-  --rounds N        rounds (default 3)
+  --duration S      measured seconds per server per round (default 4)
+  --rounds N        rounds (default 8: the machine's speed drifts, many short rounds
+                    give a steadier median of per-round ratios than a few long ones)
   --warmup S        unmeasured load on each server before its first round (default 3)
   --ramp S          unmeasured load before each measured window (default 1)
   --timeout MS      per-connect timeout (default 10000)
@@ -106,8 +107,8 @@ export function parseHandshakeArgs(argv: readonly string[]): HandshakeOptions | 
   const common: CommonOptions = {
     clients: integer(v.clients, 'clients', 16, 1, 10_000),
     procs: integer(v.procs, 'procs', 1, 1, 16),
-    durationMs: number(v.duration, 'duration', 10, 0.5, 3_600) * 1000,
-    rounds: integer(v.rounds, 'rounds', 3, 1, 100),
+    durationMs: number(v.duration, 'duration', 4, 0.5, 3_600) * 1000,
+    rounds: integer(v.rounds, 'rounds', 8, 1, 100),
     warmupMs: number(v.warmup, 'warmup', 3, 0, 600) * 1000,
     rampMs: number(v.ramp, 'ramp', 1, 0, 600) * 1000,
     timeoutMs: integer(v.timeout, 'timeout', 10_000, 100, 120_000),

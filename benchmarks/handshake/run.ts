@@ -65,10 +65,11 @@ async function main(argv: readonly string[]): Promise<number> {
     out.push(
       'Targets:',
       renderTable(
-        ['target', 'measured', 'result'],
+        ['target', 'measured', 'rounds (lowest–highest)', 'result'],
         targets.map((t) => [
           t.target,
           fmtRatio(t.value),
+          t.range ? `${fmtRatio(t.range[0])}–${fmtRatio(t.range[1])}` : '',
           t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED',
         ]),
       ),
@@ -133,7 +134,11 @@ function resultJson(
         { connectsPerSec: round(g.connectsPerSec, 3), serverCpuPerConnect: round(g.serverCpuPerConnect, 3) },
       ]),
     ),
-    targets: targets.map((t) => ({ ...t, value: round(t.value, 3) })),
+    targets: targets.map((t) => ({
+      ...t,
+      value: round(t.value, 3),
+      range: t.range?.map((v) => round(v, 3)),
+    })),
   };
 }
 

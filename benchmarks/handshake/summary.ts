@@ -26,6 +26,8 @@ export interface ServerSummary {
 export interface PairRatio {
   /** Median over rounds of (a ÷ b) within the same round: servers alternate, so drift cancels. */
   readonly serverCpuPerConnect: number;
+  /** Each round's server-CPU ratio, in round order: the spread says how far the median can be trusted. */
+  readonly serverCpuPerConnectRounds: readonly number[];
   readonly connectsPerSec: number;
 }
 
@@ -76,11 +78,13 @@ export function pairRatios(servers: Partial<Record<ServerName, ServerSummary>>):
     const rb = servers[b]?.rounds;
     if (!ra || !rb) continue;
     const n = Math.min(ra.length, rb.length);
-    const per = (f: (m: Measurement) => number): number =>
-      median(Array.from({ length: n }, (_, i) => ratio(f(ra[i] as Measurement), f(rb[i] as Measurement))));
+    const rounds = (f: (m: Measurement) => number): number[] =>
+      Array.from({ length: n }, (_, i) => ratio(f(ra[i] as Measurement), f(rb[i] as Measurement)));
+    const cpu = rounds((m) => m.serverCpuPerConnectUs);
     out[`${a}/${b}`] = {
-      serverCpuPerConnect: per((m) => m.serverCpuPerConnectUs),
-      connectsPerSec: per((m) => m.connectsPerSec),
+      serverCpuPerConnect: median(cpu),
+      serverCpuPerConnectRounds: cpu,
+      connectsPerSec: median(rounds((m) => m.connectsPerSec)),
     };
   }
   return out;
@@ -90,6 +94,8 @@ export interface TargetCheck {
   readonly target: string;
   readonly value: number;
   readonly limit: number;
+  /** Lowest and highest per-round value behind `value`, when it is a median over rounds. */
+  readonly range?: readonly [number, number] | undefined;
   /** true = met; false = missed; null = could not be measured in this run. */
   readonly met: boolean | null;
 }
@@ -97,21 +103,19 @@ export interface TargetCheck {
 /** The issue's targets that a handshake run can check. */
 export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const atMost = (target: string, value: number | undefined, limit: number): void => {
-    const v = value ?? Number.NaN;
-    checks.push({ target, value: v, limit, met: Number.isFinite(v) ? v <= limit : null });
+  const atMost = (target: string, pair: PairRatio | undefined, limit: number): void => {
+    const v = pair?.serverCpuPerConnect ?? Number.NaN;
+    const per = pair?.serverCpuPerConnectRounds.filter(Number.isFinite) ?? [];
+    const range = per.length > 1 ? ([Math.min(...per), Math.max(...per)] as const) : undefined;
+    checks.push({ target, value: v, limit, range, met: Number.isFinite(v) ? v <= limit : null });
   };
   for (const r of results) {
     if (r.scenario.resume || r.scenario.expect !== 'accept') continue;
     const name = r.scenario.name;
-    atMost(
-      `${name}: server CPU/connect, gatehouse ÷ node ≤ 1.15`,
-      r.ratios['gatehouse/node']?.serverCpuPerConnect,
-      1.15,
-    );
+    atMost(`${name}: server CPU/connect, gatehouse ÷ node ≤ 1.15`, r.ratios['gatehouse/node'], 1.15);
     atMost(
       `${name}: server CPU/connect, gatehouse ÷ mosquitto ≤ 1.25`,
-      r.ratios['gatehouse/mosquitto']?.serverCpuPerConnect,
+      r.ratios['gatehouse/mosquitto'],
       1.25,
     );
   }
@@ -221,6 +225,13 @@ export function scenarioJson(r: ScenarioResult): unknown {
 
 export function roundAll<T extends object>(o: T, digits = 1): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'number' ? round(v, digits) : v;
+  for (const [k, v] of Object.entries(o)) {
+    out[k] =
+      typeof v === 'number'
+        ? round(v, digits)
+        : Array.isArray(v)
+          ? v.map((x: unknown) => (typeof x === 'number' ? round(x, digits) : x))
+          : v;
+  }
   return out;
 }
