@@ -61,54 +61,57 @@ export interface AuthInput {
  */
 export function authenticateDevice(input: AuthInput): AuthDecision {
   const leaf = input.peerChain[0];
-  const thumbprint = leaf?.sha256;
   const deviceId = input.clientId;
-  const no = (reason: AuthRefusal, detail: string): AuthDecision => ({
-    ok: false,
-    reason,
-    deviceId: deviceId || undefined,
-    thumbprint,
-    detail,
-  });
 
-  if (!leaf) return no('no-client-cert', 'the TLS client presented no certificate');
-  if (!deviceId) return no('bad-client-id', 'empty client id');
+  if (!leaf) return refusal(input, 'no-client-cert', 'the TLS client presented no certificate');
+  if (!deviceId) return refusal(input, 'bad-client-id', 'empty client id');
   if (input.username !== undefined && input.username !== '') {
     const named = deviceIdFromUsername(input.username);
     if (named !== deviceId)
-      return no('username-mismatch', `username names "${named ?? '?'}", client id is "${deviceId}"`);
+      return refusal(
+        input,
+        'username-mismatch',
+        `username names "${named ?? '?'}", client id is "${deviceId}"`,
+      );
   }
   const record = input.record;
-  if (!record || record.deviceId !== deviceId) return no('unknown-device', 'no such device in the registry');
-  if (record.status !== 'enabled') return no('disabled', 'device is disabled');
-  if (!input.inScope) return no('out-of-scope', "device is outside this gateway's scope");
+  if (!record || record.deviceId !== deviceId)
+    return refusal(input, 'unknown-device', 'no such device in the registry');
+  if (record.status !== 'enabled') return refusal(input, 'disabled', 'device is disabled');
+  if (!input.inScope) return refusal(input, 'out-of-scope', "device is outside this gateway's scope");
 
   if (record.authentication.type === 'selfSigned') {
     const { primaryThumbprint, secondaryThumbprint } = record.authentication;
     if (!thumbprintNames(primaryThumbprint, leaf) && !thumbprintNames(secondaryThumbprint, leaf)) {
-      return no('thumbprint-mismatch', 'certificate thumbprint matches neither registered thumbprint');
+      return refusal(
+        input,
+        'thumbprint-mismatch',
+        'certificate thumbprint matches neither registered thumbprint',
+      );
     }
-    if (input.now < leaf.notBefore) return no('cert-not-yet-valid', 'certificate is not yet valid');
-    if (input.now > leaf.notAfter) return no('cert-expired', 'certificate has expired');
+    if (input.now < leaf.notBefore)
+      return refusal(input, 'cert-not-yet-valid', 'certificate is not yet valid');
+    if (input.now > leaf.notAfter) return refusal(input, 'cert-expired', 'certificate has expired');
     return { ok: true, deviceId, method: 'thumbprint', thumbprint: leaf.sha256 };
   }
 
-  if (leaf.isCa) return no('leaf-is-ca', 'a CA certificate cannot authenticate a device');
+  if (leaf.isCa) return refusal(input, 'leaf-is-ca', 'a CA certificate cannot authenticate a device');
   if (leaf.subjectCn !== deviceId)
-    return no('cn-mismatch', `certificate CN "${leaf.subjectCn ?? ''}" is not the device id`);
+    return refusal(input, 'cn-mismatch', `certificate CN "${leaf.subjectCn ?? ''}" is not the device id`);
   if (
     leaf.extKeyUsage &&
     !leaf.extKeyUsage.includes(EKU_CLIENT_AUTH) &&
     !leaf.extKeyUsage.includes(EKU_ANY)
   ) {
-    return no('wrong-eku', 'certificate extended key usage does not allow clientAuth');
+    return refusal(input, 'wrong-eku', 'certificate extended key usage does not allow clientAuth');
   }
   if (input.chainVerifiedByTls === true) {
     // Negations, so a NaN instant fails closed (as in validateChain).
-    if (!(input.now >= leaf.notBefore)) return no('cert-not-yet-valid', 'certificate is not yet valid');
-    if (!(input.now <= leaf.notAfter)) return no('cert-expired', 'certificate has expired');
+    if (!(input.now >= leaf.notBefore))
+      return refusal(input, 'cert-not-yet-valid', 'certificate is not yet valid');
+    if (!(input.now <= leaf.notAfter)) return refusal(input, 'cert-expired', 'certificate has expired');
     if (leaf.unhandledCriticalExtensions.length > 0)
-      return no('chain-invalid', 'certificate has an unsupported critical extension');
+      return refusal(input, 'chain-invalid', 'certificate has an unsupported critical extension');
     return { ok: true, deviceId, method: 'ca', thumbprint: leaf.sha256 };
   }
   const chain = validateChain({
@@ -118,13 +121,28 @@ export function authenticateDevice(input: AuthInput): AuthDecision {
     at: input.now,
     purpose: EKU_CLIENT_AUTH,
   });
-  if (!chain.ok) return no(chainReason(chain.reason), chain.detail);
+  if (!chain.ok) return refusal(input, chainReason(chain.reason), chain.detail);
   return { ok: true, deviceId, method: 'ca', thumbprint: leaf.sha256 };
+}
+
+// A module function, not a closure per call: run through tsx, each closure made also costs a
+// keepNames `__name` call (a defineProperty), on every CONNECT.
+function refusal(input: AuthInput, reason: AuthRefusal, detail: string): AuthDecision {
+  return {
+    ok: false,
+    reason,
+    deviceId: input.clientId || undefined,
+    thumbprint: input.peerChain[0]?.sha256,
+    detail,
+  };
 }
 
 /** Whether a registered thumbprint (SHA-256 or SHA-1, any accepted spelling) names this certificate. */
 function thumbprintNames(registered: string | undefined, leaf: CertInfo): boolean {
-  const t = registered ? normalizeThumbprint(registered) : undefined;
+  if (!registered) return false;
+  // Registry records hold the normalized form; other spellings are normalized first.
+  if (registered === leaf.sha256 || registered === leaf.sha1) return true;
+  const t = normalizeThumbprint(registered);
   return t !== undefined && (t === leaf.sha256 || t === leaf.sha1);
 }
 

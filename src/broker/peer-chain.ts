@@ -1,5 +1,5 @@
 import { TLSSocket } from 'node:tls';
-import { type CertInfo, parseCertificateDer } from '../pki/index.ts';
+import { type CertInfo, parseCertificateDer, parseCertificateX509 } from '../pki/index.ts';
 import { readPeerChain } from '../pki/peer-chain.ts';
 
 export { MAX_PEER_CHAIN } from '../pki/peer-chain.ts';
@@ -38,7 +38,7 @@ export function peerReaders(injected?: PeerChainReader): PeerReaders {
 function tlsLeaf(conn: unknown): readonly CertInfo[] | undefined {
   if (!(conn instanceof TLSSocket)) return undefined;
   const x509 = conn.getPeerX509Certificate();
-  return x509 ? [parseCertificateDer(x509.raw, 'client certificate 1')] : NONE;
+  return x509 ? [parseCertificateX509(x509, 'client certificate 1')] : NONE;
 }
 
 function tlsLeafAlone(conn: unknown): readonly CertInfo[] | undefined {

@@ -99,6 +99,24 @@ export function parseCertificateDer(
   return infoOf(der, what, options.cache ?? true, undefined);
 }
 
+// TLS peers arrive as Node X509Certificate objects whose SHA-256 fingerprint OpenSSL computes:
+// keyed by it, a reconnecting device is found without copying its DER out and hashing it again.
+const parsedByFingerprint = new LRUCache<string, CertInfo>({ max: 20_000 });
+
+/**
+ * The parsed view of a certificate Node already holds (e.g. a TLS peer's): looked up by Node's
+ * native SHA-256 fingerprint (the same digest as CertInfo.sha256, in `AB:CD:…` form), parsed from
+ * its DER on a miss. Throws GH_ERR_PEM naming `what` when it is not a certificate we can read.
+ */
+export function parseCertificateX509(x509: X509Certificate, what = 'certificate'): CertInfo {
+  const fingerprint = x509.fingerprint256;
+  const cached = parsedByFingerprint.get(fingerprint);
+  if (cached) return cached;
+  const info = parseCertificateDer(x509.raw, what);
+  parsedByFingerprint.set(fingerprint, info);
+  return info;
+}
+
 /** The view of a certificate just made by @peculiar/x509's generator, without parsing it a second time. */
 export function certInfoFromX509(cert: x509.X509Certificate, what = 'certificate'): CertInfo {
   return infoOf(Buffer.from(cert.rawData), what, true, cert);

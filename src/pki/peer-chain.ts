@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import { type CertInfo, parseCertificateDer } from './certificate.ts';
+import { type CertInfo, parseCertificateX509 } from './certificate.ts';
 
 /** Longest peer chain read; validateChain stops at 8 as well, so more could never help a client. */
 export const MAX_PEER_CHAIN = 8;
@@ -22,7 +22,7 @@ export function readPeerChain(conn: unknown): readonly CertInfo[] | undefined {
   const chain: CertInfo[] = [];
   let previous: string | undefined;
   for (let i = 0; x509 && i < MAX_PEER_CHAIN; i++) {
-    const info = parseCertificateDer(x509.raw, `client certificate ${i + 1}`);
+    const info = parseCertificateX509(x509, `client certificate ${i + 1}`);
     if (info.sha256 === previous) break;
     chain.push(info);
     previous = info.sha256;

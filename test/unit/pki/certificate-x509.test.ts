@@ -1,0 +1,28 @@
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseCertificateDer, parseCertificateX509 } from '../../../src/pki/index.ts';
+import { makeTestPki } from '../../helpers/pki.ts';
+
+describe('parseCertificateX509 (TLS peers, looked up by the native fingerprint)', () => {
+  it('gives the same parsed view as the DER parse, and keeps it for the next connection', async () => {
+    const pki = await makeTestPki();
+    const device = await pki.selfSigned('dev-x509');
+    const first = parseCertificateX509(new X509Certificate(device.cert.der), 'client certificate 1');
+    expect(first.sha256).toBe(device.cert.sha256);
+    expect(first.sha256).toBe(new X509Certificate(device.cert.der).fingerprint256.replaceAll(':', ''));
+    expect(first.subjectCn).toBe('dev-x509');
+    // A later connection presents a new X509Certificate object for the same certificate.
+    expect(parseCertificateX509(new X509Certificate(device.cert.der))).toBe(first);
+    expect(parseCertificateDer(device.cert.der)).toBe(first);
+  });
+
+  it('tells different certificates apart', async () => {
+    const pki = await makeTestPki();
+    const [a, b] = await Promise.all([pki.selfSigned('dev-a'), pki.selfSigned('dev-a')]);
+    const ia = parseCertificateX509(new X509Certificate(a.cert.der));
+    const ib = parseCertificateX509(new X509Certificate(b.cert.der));
+    expect(ia.sha256).toBe(a.cert.sha256);
+    expect(ib.sha256).toBe(b.cert.sha256);
+    expect(ia.sha256).not.toBe(ib.sha256);
+  });
+});
