@@ -1,5 +1,10 @@
 import { TLSSocket } from 'node:tls';
-import { type CertInfo, parseCertificateDer, parseCertificateX509 } from '../pki/index.ts';
+import {
+  type CertInfo,
+  parseCertificateDer,
+  parseCertificateFingerprinted,
+  parseCertificateX509,
+} from '../pki/index.ts';
 import { readPeerChain } from '../pki/peer-chain.ts';
 
 export { MAX_PEER_CHAIN } from '../pki/peer-chain.ts';
@@ -45,6 +50,10 @@ function tlsLeafAlone(conn: unknown): readonly CertInfo[] | undefined {
   if (!(conn instanceof TLSSocket)) return undefined;
   // Node 20: this and getPeerX509Certificate() may be called on one socket in this order (checked:
   // the X509 chain still links its issuers afterwards), not getPeerCertificate(true) first.
-  const raw = conn.getPeerCertificate(false)?.raw;
-  return raw ? [parseCertificateDer(raw, 'client certificate 1')] : NONE;
+  const peer = conn.getPeerCertificate(false);
+  if (!peer?.raw) return NONE;
+  const leaf = peer.fingerprint256
+    ? parseCertificateFingerprinted(peer.fingerprint256, () => peer.raw, 'client certificate 1')
+    : parseCertificateDer(peer.raw, 'client certificate 1');
+  return [leaf];
 }

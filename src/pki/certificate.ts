@@ -109,11 +109,22 @@ const parsedByFingerprint = new LRUCache<string, CertInfo>({ max: 20_000 });
  * its DER on a miss. Throws GH_ERR_PEM naming `what` when it is not a certificate we can read.
  */
 export function parseCertificateX509(x509: X509Certificate, what = 'certificate'): CertInfo {
-  const fingerprint = x509.fingerprint256;
-  const cached = parsedByFingerprint.get(fingerprint);
+  return parseCertificateFingerprinted(x509.fingerprint256, () => x509.raw, what);
+}
+
+/**
+ * As parseCertificateX509, for a certificate known by its native SHA-256 fingerprint (`AB:CD:…`, as
+ * tls.TLSSocket#getPeerCertificate() reports it) with its DER read only on a miss.
+ */
+export function parseCertificateFingerprinted(
+  fingerprint256: string,
+  der: () => Buffer,
+  what = 'certificate',
+): CertInfo {
+  const cached = parsedByFingerprint.get(fingerprint256);
   if (cached) return cached;
-  const info = parseCertificateDer(x509.raw, what);
-  parsedByFingerprint.set(fingerprint, info);
+  const info = parseCertificateDer(der(), what);
+  parsedByFingerprint.set(fingerprint256, info);
   return info;
 }
 

@@ -1,6 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseCertificateDer, parseCertificateX509 } from '../../../src/pki/index.ts';
+import {
+  parseCertificateDer,
+  parseCertificateFingerprinted,
+  parseCertificateX509,
+} from '../../../src/pki/index.ts';
 import { makeTestPki } from '../../helpers/pki.ts';
 
 describe('parseCertificateX509 (TLS peers, looked up by the native fingerprint)', () => {
@@ -24,5 +28,26 @@ describe('parseCertificateX509 (TLS peers, looked up by the native fingerprint)'
     expect(ia.sha256).toBe(a.cert.sha256);
     expect(ib.sha256).toBe(b.cert.sha256);
     expect(ia.sha256).not.toBe(ib.sha256);
+  });
+
+  it('reads the DER only when the fingerprint is not known yet', async () => {
+    const pki = await makeTestPki();
+    const device = await pki.selfSigned('dev-fp');
+    const fingerprint = new X509Certificate(device.cert.der).fingerprint256;
+    let reads = 0;
+    const der = () => {
+      reads++;
+      return device.cert.der;
+    };
+    const first = parseCertificateFingerprinted(fingerprint, der, 'client certificate 1');
+    expect(first.sha256).toBe(device.cert.sha256);
+    expect(parseCertificateFingerprinted(fingerprint, der)).toBe(first);
+    expect(reads).toBe(1);
+  });
+
+  it('names the certificate when its DER is not a certificate', () => {
+    expect(() =>
+      parseCertificateFingerprinted('AA:BB', () => Buffer.from('junk'), 'client certificate 1'),
+    ).toThrow(/client certificate 1: not a valid X\.509 certificate/);
   });
 });
