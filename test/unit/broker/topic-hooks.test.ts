@@ -45,6 +45,19 @@ async function connected(
   return client;
 }
 
+/** dev-a connects with a persistent session, subscribes to its C2D and goes offline. */
+async function subscribedThenOffline(): Promise<void> {
+  const a = await connected(devA, 'dev-a', { clean: false });
+  a.send({
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions: [{ topic: 'devices/dev-a/messages/devicebound/#', qos: 1 }],
+  });
+  await a.waitFor((p) => p.cmd === 'suback');
+  a.end();
+  await tick(50);
+}
+
 let nextId = 1;
 const publish = (c: TestMqttClient, topic: string, qos: 0 | 1 | 2, payload = 'hello', retain = false) => {
   const messageId = nextId++;
@@ -274,15 +287,7 @@ describe('SUBSCRIBE authorization and C2D', () => {
 
   it('drops what was queued for a persistent session when the device comes back with a clean session', async () => {
     await setup();
-    const a = await connected(devA, 'dev-a', { clean: false });
-    a.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 'devices/dev-a/messages/devicebound/#', qos: 1 }],
-    });
-    await a.waitFor((p) => p.cmd === 'suback');
-    a.end();
-    await tick(50);
+    await subscribedThenOffline();
     h.forwarder.sendC2d({
       deviceId: 'dev-a',
       topic: 'devices/dev-a/messages/devicebound/n=0',
@@ -301,15 +306,7 @@ describe('SUBSCRIBE authorization and C2D', () => {
 
   it('keeps a persistent session’s watch while offline, queues a bounded number of C2D, delivers them on return', async () => {
     await setup({ maxOfflineC2d: 2 });
-    const a = await connected(devA, 'dev-a', { clean: false });
-    a.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 'devices/dev-a/messages/devicebound/#', qos: 1 }],
-    });
-    await a.waitFor((p) => p.cmd === 'suback');
-    a.end();
-    await tick(50);
+    await subscribedThenOffline();
     expect(h.forwarder.watches.get('dev-a')).toBe(1);
     for (let i = 0; i < 4; i++) {
       h.forwarder.sendC2d({
