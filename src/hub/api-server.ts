@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
+import { FULL_HANDSHAKES_ONLY } from '../pki/peer-chain.ts';
 import type { AdminRequest, ApiResult } from './admin-routes.ts';
 import { ADMIN_PREFIX, MAX_BODY_BYTES } from './api-schemas.ts';
 // EST (certificate lifecycle): routes live in est-routes.ts; only mounted here.
@@ -45,6 +46,8 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // Scope and EST routes authenticate by the peer chain, which resumed sessions lack.
+      ...FULL_HANDSHAKES_ONLY,
     },
     (req, res) => {
       handle(req, res).catch((err: unknown) => fail(res, err));

@@ -4,6 +4,7 @@ import { Aedes, type Client } from 'aedes';
 import { parseC2dFilter } from '../iothub/topics.ts';
 import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
+import { FULL_HANDSHAKES_ONLY } from '../pki/peer-chain.ts';
 import type { C2dDispatcher } from './c2d-dispatch.ts';
 import type { CaRegistry } from './cas.ts';
 import type { DeviceRegistry } from './devices.ts';
@@ -93,6 +94,8 @@ export async function startMqttEndpoint(opts: MqttEndpointOptions): Promise<Mqtt
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // The CONNECT hook reads the peer chain, which resumed sessions lack.
+      ...FULL_HANDSHAKES_ONLY,
     },
     (socket) => {
       broker.handle(socket);

@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import { constants, type X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { type CertInfo, parseCertificateX509 } from './certificate.ts';
 
@@ -6,6 +6,17 @@ import { type CertInfo, parseCertificateX509 } from './certificate.ts';
 export const MAX_PEER_CHAIN = 8;
 
 const NONE: readonly CertInfo[] = Object.freeze([]);
+
+/**
+ * TLS server options for endpoints that authenticate clients through readPeerChain alone: no
+ * session tickets. A resumed session restores only the client's leaf, not the intermediates it sent
+ * (OpenSSL keeps no peer chain in the session), so a CA-signed client whose chain runs through an
+ * intermediate would be refused as soon as it resumed — which Node's HTTPS agent does on its next
+ * connection. These endpoints (scope API, EST, the mock hub's MQTT) see few connections; the
+ * device broker, which sees many, keeps resumption and completes chains from the intermediates of
+ * accepted chains instead (src/broker/intermediates.ts).
+ */
+export const FULL_HANDSHAKES_ONLY = { secureOptions: constants.SSL_OP_NO_TICKET } as const;
 
 /**
  * The certificates the TLS peer presented, leaf first; `undefined` when the stream is not TLS (aedes

@@ -7,7 +7,7 @@ import { buildScopePage, parsePageQuery } from '../iothub/scope-page.ts';
 import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import type { CertInfo } from '../pki/certificate.ts';
-import { peerChainOf } from '../pki/peer-chain.ts';
+import { FULL_HANDSHAKES_ONLY, peerChainOf } from '../pki/peer-chain.ts';
 import type { RegistryCache } from './cache.ts';
 import { isDeviceId } from './device.ts';
 
@@ -35,7 +35,14 @@ export async function startScopeServer(opts: ScopeServerOptions): Promise<ScopeS
   const log = opts.logger.child({ component: 'scope-api' });
   const handle = createScopeHandler(opts.cache, log, opts.now ?? Date.now);
   const server: Server = createServer(
-    { ...opts.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    {
+      ...opts.tls,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      // Children are authenticated by their peer chain, which resumed sessions lack.
+      ...FULL_HANDSHAKES_ONLY,
+    },
     (req, res) => {
       handle(req, res).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'scope request failed');
@@ -49,7 +56,7 @@ export async function startScopeServer(opts: ScopeServerOptions): Promise<ScopeS
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,
-    setSecureContext: (tls) => server.setSecureContext(tls),
+    setSecureContext: (tls) => server.setSecureContext({ ...tls, ...FULL_HANDSHAKES_ONLY }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
