@@ -18,6 +18,7 @@ import { prepareEstEdgeCa, startEdgeCaRenewal, startIdentityRenewal } from './li
 import { reloadManualIdentity } from './lifecycle/identity-reload.ts';
 import {
   prepareEstIdentity,
+  reportTlsRenewal,
   startWorkload,
   watchTlsCertificates,
   withLiveIdentity,
@@ -172,6 +173,7 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
         scopeServer?.setSecureContext({ cert: next.server.chainPem, key: next.server.keyPem });
         log.info({ serial: next.server.cert.serialHex }, 'server certificate swapped in');
       },
+      report: reportTlsRenewal(watch, config, now),
     });
     closers.push(() => certificates.close());
     watchTlsCertificates(watch, certificates.current, config);

@@ -84,6 +84,8 @@ export function startCertificateRenewal(o: {
   readonly now: () => number;
   readonly log: Logger;
   readonly apply: (next: TlsMaterial) => void;
+  /** Told after every reload (timer or asked for): the material in use, and the error if it failed. */
+  readonly report?: (inUse: TlsMaterial, err?: unknown) => void;
 }): CertificateRenewal {
   let material = o.initial;
   let chain: Promise<unknown> = Promise.resolve();
@@ -104,6 +106,10 @@ export function startCertificateRenewal(o: {
         return next.server.cert;
       });
     chain = run;
+    run.then(
+      () => o.report?.(material),
+      (err: unknown) => o.report?.(material, err),
+    );
     return run;
   };
   const timer = new RenewalTimer({

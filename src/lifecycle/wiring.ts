@@ -3,9 +3,10 @@ import type { GatewayConfig } from '../config/types.ts';
 import { renewalTime, type TlsMaterial } from '../edge-ca/index.ts';
 import { EstIdentityManager } from '../est/identity.ts';
 import type { Logger } from '../logger.ts';
+import type { CertInfo } from '../pki/index.ts';
 import { startWorkloadServer, WORKLOAD_SOCKET, type WorkloadServer } from '../workload/server.ts';
 import { buildTrustBundle } from '../workload/trust-bundle.ts';
-import type { CertificateWatch } from './cert-status.ts';
+import type { CertificateWatch, WatchedCertificate } from './cert-status.ts';
 
 /**
  * With `[cert_issuance.est]`: makes sure a usable identity exists in DATA/certs before anything reads
@@ -62,6 +63,29 @@ export function watchTlsCertificates(
   if (!material().edgeCa.quickstart) return;
   const edgeCa = () => material().edgeCa.issuer.cert;
   watch.watch('edge_ca', edgeCa, () => renewalTime(edgeCa(), threshold));
+}
+
+/**
+ * Feeds a server-certificate reload's outcome to the watch (metrics and /health): a failure counts
+ * against each watched TLS certificate that was due (the server certificate when none was: a reload
+ * asked for early), a success clears them.
+ */
+export function reportTlsRenewal(
+  watch: CertificateWatch,
+  config: GatewayConfig,
+  now: () => number,
+): (inUse: TlsMaterial, err?: unknown) => void {
+  const threshold = config.edgeCa.autoRenew.threshold;
+  return (inUse, err) => {
+    const certs: Array<[WatchedCertificate, CertInfo]> = [['server', inUse.server.cert]];
+    if (inUse.edgeCa.quickstart) certs.push(['edge_ca', inUse.edgeCa.issuer.cert]);
+    if (err === undefined) {
+      for (const [name] of certs) watch.succeeded(name);
+      return;
+    }
+    const due = certs.filter(([, cert]) => renewalTime(cert, threshold) <= now());
+    for (const [name] of due.length > 0 ? due : certs.slice(0, 1)) watch.failed(name, err);
+  };
 }
 
 /** The workload API on DATA/workload.sock when `[gateway.workload] enabled`. */

@@ -128,7 +128,7 @@ port = 0
 
       const health = gw.health().body as {
         status: string;
-        certificates?: Array<{ certificate: string; notAfter: string }>;
+        certificates?: Array<{ certificate: string; notAfter: string; renewalError?: string }>;
       };
       expect(health.status).toBe('degraded');
       expect(health.certificates?.[0]).toMatchObject({
@@ -143,8 +143,21 @@ port = 0
           logs.some((l) => l.level >= 50 && l.msg === 'certificate reload failed; keeping the current one'),
         2_000,
       );
+      expect(metrics).toMatch(/gatehouse_certificate_renewal_failures_total\{certificate="server"\} 1/);
+      expect(metrics).toMatch(/gatehouse_certificate_renewal_failing\{certificate="server"\} 1/);
+      expect(health.certificates?.[0]?.renewalError).toMatch(/edge-ca|certificate/i);
     } finally {
       await a.endAsync();
     }
+  });
+
+  it('a renewal that works again clears the failure', async () => {
+    await writeTestCred(dir, 'edge-ca', pki.edgeCa);
+    const renewed = await gw.reloadSecureContext();
+    expect(gw.serverCertificate().serialHex).toBe(renewed.serialHex);
+    expect(gw.health().body.status).toBe('ready');
+    const metrics = await gw.metrics.registry.metrics();
+    expect(metrics).toMatch(/gatehouse_certificate_renewal_failing\{certificate="server"\} 0/);
+    expect(metrics).toMatch(/gatehouse_certificate_renewal_failures_total\{certificate="server"\} 1/);
   });
 });
