@@ -309,6 +309,7 @@ function createOwnForwarder(
 ): Forwarder {
   return createUpstream({
     settings: config.gateway.storeAndForward,
+    durability: config.gateway.storeAndForward.durability,
     dataDir: config.gateway.dataDir,
     deviceId: config.provisioning.deviceId,
     iothubHostname: config.provisioning.iothubHostname,

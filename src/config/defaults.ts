@@ -37,6 +37,7 @@ export const CONFIG_DEFAULTS = {
     maxBytes: 1024 ** 3,
     fullPolicy: 'refuse',
     maxC2dPerDevice: 50,
+    durability: 'normal',
   },
 } as const;
 
@@ -63,6 +64,7 @@ export const CONFIG_BOUNDS = {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const FULL_POLICIES = ['refuse', 'drop-oldest'] as const;
+export const DURABILITIES = ['normal', 'full'] as const;
 
 /** Where an EST-enrolled identity lives: `DATA/certs/<name>.cert.pem` and `.key.pem`. */
 export const EST_IDENTITY_NAME = 'est-identity';

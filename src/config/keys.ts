@@ -1,4 +1,10 @@
-import { CONFIG_BOUNDS as B, CONFIG_DEFAULTS as D, FULL_POLICIES, LOG_LEVELS } from './defaults.ts';
+import {
+  CONFIG_BOUNDS as B,
+  CONFIG_DEFAULTS as D,
+  DURABILITIES,
+  FULL_POLICIES,
+  LOG_LEVELS,
+} from './defaults.ts';
 
 /**
  * Every TOML key, the GatewayConfig field it fills, its default and meaning: the source of the
@@ -355,6 +361,13 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
     field: 'gateway.storeAndForward.maxC2dPerDevice',
     default: String(D.storeAndForward.maxC2dPerDevice),
     meaning: 'Cloud-to-device messages kept for an offline device with a persistent session.',
+  },
+  {
+    table: 'gateway.store_and_forward',
+    key: 'durability',
+    field: 'gateway.storeAndForward.durability',
+    default: `"${D.storeAndForward.durability}"`,
+    meaning: `${quoted(DURABILITIES)}: "normal" keeps PUBACKed messages through a killed process, "full" also through a power loss (fsync per commit, slower).`,
   },
   {
     table: 'gateway.workload',

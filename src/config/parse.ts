@@ -142,6 +142,7 @@ function buildConfig(file: ConfigFile, baseDir: string, env: ParseConfigOptions[
         maxBytes: sf.max_bytes ?? D.storeAndForward.maxBytes,
         fullPolicy: sf.full_policy ?? D.storeAndForward.fullPolicy,
         maxC2dPerDevice: sf.max_c2d_per_device ?? D.storeAndForward.maxC2dPerDevice,
+        durability: sf.durability ?? D.storeAndForward.durability,
       },
       workload: {
         enabled: workload.enabled ?? D.workload.enabled,

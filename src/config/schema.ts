@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isDeviceId } from '../registry/device.ts';
-import { CONFIG_BOUNDS, FULL_POLICIES, LOG_LEVELS } from './defaults.ts';
+import { CONFIG_BOUNDS, DURABILITIES, FULL_POLICIES, LOG_LEVELS } from './defaults.ts';
 import {
   isHostName,
   parseEstUrl,
@@ -193,6 +193,7 @@ export function configFileSchema(baseDir: string) {
         max_bytes: int(CONFIG_BOUNDS.maxBytes).optional(),
         full_policy: oneOf(FULL_POLICIES).optional(),
         max_c2d_per_device: int(CONFIG_BOUNDS.maxC2dPerDevice).optional(),
+        durability: oneOf(DURABILITIES).optional(),
       },
       table,
     )

@@ -156,4 +156,9 @@ export interface StoreAndForwardSettings {
   readonly fullPolicy: 'refuse' | 'drop-oldest';
   /** `max_c2d_per_device`, default 50: C2D messages kept for an offline device with a persistent session. */
   readonly maxC2dPerDevice: number;
+  /**
+   * `durability`, default "normal": a PUBACKed message survives the gateway process being killed;
+   * "full" also a power loss (an fsync per commit group, slower).
+   */
+  readonly durability: 'normal' | 'full';
 }

@@ -63,6 +63,8 @@ interface RawRow {
 
 export interface StoreDb {
   readonly path: string;
+  /** What SQLite reports it is doing (read back after setting it). */
+  readonly durability: StoreDurability;
   insert(deviceId: string, topic: string, payload: Buffer, enqueuedAt: number, bytes: number): void;
   /** Deletes one row; true when it existed. */
   remove(seq: number): boolean;
@@ -106,8 +108,11 @@ export function openStoreDb(dir: string, file: string, durability: StoreDurabili
   const head = db.prepare('SELECT seq, enqueued_at, bytes FROM messages WHERE seq > ? ORDER BY seq LIMIT ?');
   const totals = db.prepare('SELECT COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM messages');
 
+  // PRAGMA synchronous: 1 = NORMAL, 2 = FULL.
+  const synchronous = db.pragma('synchronous', { simple: true });
   return {
     path,
+    durability: synchronous === 2 ? 'full' : 'normal',
     insert: (deviceId, topic, payload, enqueuedAt, bytes) => {
       insert.run(deviceId, topic, payload, enqueuedAt, bytes);
     },

@@ -92,13 +92,19 @@ export class MessageStore {
     const totals = this.db.totals();
     this.count = totals.count;
     this.bytes = totals.bytes;
-    if (this.count > 0) {
-      this.log.info({ queued: this.count, bytes: this.bytes }, 'store opened with messages still to forward');
-    }
+    this.log.info(
+      { path: this.db.path, durability: this.db.durability, queued: this.count, bytes: this.bytes },
+      this.count > 0 ? 'store opened with messages still to forward' : 'store opened',
+    );
   }
 
   get path(): string {
     return this.db.path;
+  }
+
+  /** `normal` or `full`, as SQLite reports it. */
+  get durability(): StoreDurability {
+    return this.db.durability;
   }
 
   /**

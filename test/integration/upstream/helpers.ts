@@ -12,6 +12,7 @@ export const TEST_SETTINGS: StoreAndForwardSettings = Object.freeze({
   maxBytes: 64 * 1024 * 1024,
   fullPolicy: 'refuse',
   maxC2dPerDevice: 50,
+  durability: 'normal',
 });
 
 /** The gateway's identity: a self-signed certificate registered at the hub by thumbprint. */

@@ -92,6 +92,7 @@ describe('parseConfig: defaults', () => {
         maxBytes: 1073741824,
         fullPolicy: 'refuse',
         maxC2dPerDevice: 50,
+        durability: 'normal',
       },
       workload: { enabled: false, allowedNames: [], certDays: 30 },
     });
@@ -123,6 +124,7 @@ metrics_listen = "[::1]:0"
 log_level = "debug"
 [gateway.store_and_forward]
 full_policy = "drop-oldest"
+durability = "full"
 `);
     expect(c.edgeCa.cert).toBe('/srv/edge ca/ca.pem');
     expect(c.edgeCa.pk).toBe('/srv/ca.key.pem');
@@ -135,6 +137,7 @@ full_policy = "drop-oldest"
     expect(c.gateway.metricsListen).toEqual({ host: '::1', port: 0 });
     expect(c.gateway.logLevel).toBe('debug');
     expect(c.gateway.storeAndForward.fullPolicy).toBe('drop-oldest');
+    expect(c.gateway.storeAndForward.durability).toBe('full');
   });
 
   it('returns a deeply frozen object', () => {
@@ -193,6 +196,11 @@ describe('parseConfig: every error names its key', () => {
       'bad full policy',
       '[gateway.store_and_forward]\nfull_policy = "drop-newest"',
       /^\[gateway\.store_and_forward\] full_policy: must be one of "refuse", "drop-oldest"$/,
+    ],
+    [
+      'bad durability',
+      '[gateway.store_and_forward]\ndurability = "paranoid"',
+      /^\[gateway\.store_and_forward\] durability: must be one of "normal", "full"$/,
     ],
     ['table given as a value', 'gateway = 5', /^\[gateway\]: must be a table$/],
     [

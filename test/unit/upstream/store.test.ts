@@ -28,6 +28,19 @@ const payload = Buffer.alloc(10, 1);
 const SIZE = Buffer.byteLength(topic('dev-abcd', 1)) + payload.length;
 
 describe('MessageStore', () => {
+  it('runs SQLite at the durability asked for: NORMAL by default, FULL (fsync per commit) on request', async () => {
+    const tmp = await makeTempDir('gh-store-durability-');
+    cleanups.push(tmp.cleanup);
+    const normal = new MessageStore({ dir: tmp.dir, settings: BASE });
+    expect(normal.durability).toBe('normal');
+    normal.close();
+    const full = new MessageStore({ dir: tmp.dir, settings: BASE, durability: 'full' });
+    cleanups.push(() => full.close());
+    expect(full.durability).toBe('full');
+    await full.add('dev-a', topic('dev-a', 1), payload);
+    expect(full.readAfter(0, 10)).toHaveLength(1);
+  });
+
   it('returns committed messages in arrival order and forgets them once marked sent', async () => {
     const { store } = await open();
     await Promise.all([1, 2, 3].map((n) => store.add('dev-a', topic('dev-a', n), payload)));
