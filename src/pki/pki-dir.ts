@@ -31,7 +31,9 @@ export const credentialName = {
   identity: (deviceId: string): string => `identity-${deviceId}`,
   device: (deviceId: string): string => `device-${deviceId}`,
   verification: (code: string): string => `verification-${code}`,
-  server: (hostname: string): string => `server-${hostname}`,
+  // File names allow letters, digits, `.`, `_`, `-`: an IPv6 address's `:` is written as `_` (no DNS
+  // host name has a `:`, so the mapping is unambiguous): fd00::1 → server-fd00__1.
+  server: (hostname: string): string => `server-${hostname.replaceAll(':', '_')}`,
 } as const;
 
 /** Lifetimes used when `days` is not given; a leaf is cut to its issuer's end in any case. */

@@ -212,6 +212,15 @@ describe('gatehouse certs', () => {
     expect(await verifies('server-127.0.0.1', EKU_CLIENT_AUTH)).toBe(false);
   });
 
+  it('create-server for an IPv6 address: IP SAN, files named with `_` for `:`', async () => {
+    const r = await run('create-server', '--hostname', 'fd00::1', '--edge-ca', 'edge1', '--dir', dir);
+    expect(r.code).toBe(0);
+    const s = await certIn(dir, 'server-fd00__1.cert.pem');
+    expect(s.subjectCn).toBe('fd00::1');
+    expect(s.ipAddresses.map((ip) => ip.toLowerCase())).toEqual(['fd00::1']);
+    expect(await verifies('server-fd00__1', EKU_SERVER_AUTH)).toBe(true);
+  });
+
   it('thumbprint prints the IoT Hub form (SHA-256, or SHA-1), by path or by name, and JSON', async () => {
     const dev = await certIn(dir, 'device-sensor-2.cert.pem');
     const byPath = await run('thumbprint', join(dir, 'device-sensor-2.cert.pem'));
