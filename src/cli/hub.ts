@@ -80,7 +80,47 @@ export function registerHubCommands(program: Command, io: CliIo): void {
       );
     });
 
+  withData(device.command('update <id>'))
+    .description(
+      'change a device: its authentication (rotate thumbprints: one of --thumbprint, --cert, --ca) and/or its parent',
+    )
+    .option('--thumbprint <hex>', 'new primary SHA-256 or SHA-1 thumbprint')
+    .option('--secondary-thumbprint <hex>', 'new secondary thumbprint (with --thumbprint or --cert)')
+    .option('--cert <file>', 'certificate file whose SHA-256 thumbprint becomes the primary')
+    .option('--ca', 'switch to CA authentication')
+    .option('--parent <id>', 'new parent edge device')
+    .option('--no-parent', 'remove the parent')
+    .action(async (id: string, o: UpdateOptions) => {
+      assertDeviceId(id);
+      const changesAuth = o.thumbprint !== undefined || o.cert !== undefined || o.ca === true;
+      if (!changesAuth && o.secondaryThumbprint !== undefined) {
+        throw new GatehouseError('GH_ERR_USAGE', '--secondary-thumbprint needs --thumbprint or --cert');
+      }
+      // commander: --no-parent sets parent to false, --parent <id> to the id.
+      const parentId = o.parent === false ? null : typeof o.parent === 'string' ? o.parent : undefined;
+      if (!changesAuth && parentId === undefined) {
+        throw new GatehouseError(
+          'GH_ERR_USAGE',
+          'nothing to change: give --thumbprint, --cert, --ca, --parent or --no-parent',
+        );
+      }
+      if (parentId) assertDeviceId(parentId);
+      const admin = await connectHubAdmin(o.data);
+      const record = await admin.updateDevice(id, {
+        ...(changesAuth ? { auth: await authFromOptions(o) } : {}),
+        ...(parentId !== undefined ? { parentId } : {}),
+      });
+      io.out(
+        `updated ${record.deviceId} (${record.status}, ${record.authentication.type}${record.parentId ? `, parent ${record.parentId}` : ''})`,
+      );
+    });
+
   registerHubAdminCommands(hub, device, io);
+}
+
+interface UpdateOptions extends Omit<AddOptions, 'parent' | 'edge' | 'disabled'> {
+  /** An id, or false for --no-parent. */
+  parent?: string | boolean;
 }
 
 interface AddOptions {
@@ -94,7 +134,9 @@ interface AddOptions {
   disabled?: boolean;
 }
 
-async function authFromOptions(o: AddOptions): Promise<DeviceAuthentication> {
+async function authFromOptions(
+  o: Pick<AddOptions, 'thumbprint' | 'secondaryThumbprint' | 'cert' | 'ca'>,
+): Promise<DeviceAuthentication> {
   const chosen = [o.thumbprint !== undefined, o.cert !== undefined, o.ca === true].filter(Boolean).length;
   if (chosen !== 1)
     throw new GatehouseError('GH_ERR_USAGE', 'give exactly one of --thumbprint, --cert or --ca');

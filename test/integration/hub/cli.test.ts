@@ -166,6 +166,78 @@ describe('gatehouse hub admin commands', () => {
     expect((await run('hub', 'device', 'show', 'cli-ca', '--data', data)).code).toBe(2);
   });
 
+  it('updates a device: rotates its thumbprints, switches to CA authentication, moves and clears its parent', async () => {
+    const gw = await pki.selfSigned('upd-gw');
+    const next = await pki.selfSigned('upd-dev');
+    const nextFiles = await writeTestCred(files, 'upd-dev-next', next);
+    expect(
+      (
+        await run(
+          'hub',
+          'device',
+          'add',
+          'upd-gw',
+          '--cert',
+          (
+            await writeTestCred(files, 'upd-gw', gw)
+          ).cert,
+          '--edge',
+          '--data',
+          data,
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (await run('hub', 'device', 'add', 'upd-dev', '--thumbprint', 'AB'.repeat(32), '--data', data)).code,
+    ).toBe(0);
+
+    // Rotation as IoT Hub documents it: the new certificate becomes primary, the old one secondary.
+    const rotated = await run(
+      'hub',
+      'device',
+      'update',
+      'upd-dev',
+      '--cert',
+      nextFiles.cert,
+      '--secondary-thumbprint',
+      'AB'.repeat(32),
+      '--data',
+      data,
+    );
+    expect(rotated).toMatchObject({ code: 0, err: [] });
+    expect(rotated.out[0]).toBe('updated upd-dev (enabled, selfSigned)');
+    expect((await t.hub.admin.getDevice('upd-dev')).authentication).toEqual({
+      type: 'selfSigned',
+      primaryThumbprint: next.cert.sha256,
+      secondaryThumbprint: 'AB'.repeat(32),
+    });
+
+    expect(
+      (await run('hub', 'device', 'update', 'upd-dev', '--parent', 'upd-gw', '--data', data)).out[0],
+    ).toBe('updated upd-dev (enabled, selfSigned, parent upd-gw)');
+    expect(
+      (await run('hub', 'device', 'update', 'upd-dev', '--ca', '--no-parent', '--data', data)).code,
+    ).toBe(0);
+    const after = await t.hub.admin.getDevice('upd-dev');
+    expect(after.authentication).toEqual({ type: 'certificateAuthority' });
+    expect(after.parentId).toBeUndefined();
+
+    const unchanged = JSON.stringify(await t.hub.admin.getDevice('upd-dev'));
+    for (const args of [
+      ['hub', 'device', 'update', 'upd-dev'],
+      ['hub', 'device', 'update', 'upd-dev', '--secondary-thumbprint', 'AB'.repeat(32)],
+      ['hub', 'device', 'update', 'upd-dev', '--ca', '--thumbprint', 'AB'.repeat(32)],
+      ['hub', 'device', 'update', 'upd-dev', '--parent', 'no-such-parent'],
+      ['hub', 'device', 'update', 'upd-dev', '--parent', 'bad/id'],
+      ['hub', 'device', 'update', 'no-such-device', '--ca'],
+    ]) {
+      const r = await run(...args, '--data', data);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err, args.join(' ')).toHaveLength(1);
+    }
+    expect(JSON.stringify(await t.hub.admin.getDevice('upd-dev'))).toBe(unchanged);
+  });
+
   it('uploads, verifies and lists a CA', async () => {
     const caFiles = await writeTestCred(files, 'cli-ca-root', pki.root);
     const up = await run('hub', 'ca', 'upload', 'cli-root', '--cert', caFiles.cert, '--data', data);
