@@ -43,18 +43,48 @@ export function buildScopePage(p: {
   readonly caCertificates: readonly ScopeCa[];
   readonly query: PageQuery;
 }): ScopePage {
-  const sorted = [...p.records]
-    .filter((r) => p.query.after === undefined || r.deviceId > p.query.after)
-    .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
-  const devices = sorted.slice(0, p.query.pageSize);
+  const { devices, more } = firstAfter(p.records, p.query.after, p.query.pageSize);
   const last = devices[devices.length - 1];
-  const more = sorted.length > devices.length && last !== undefined;
   return {
     edgeDeviceId: p.edgeDeviceId,
     devices,
     caCertificates: [...p.caCertificates],
-    continuationLink: more
-      ? `${scopePaths.all(p.edgeDeviceId)}?pageSize=${p.query.pageSize}&continuation=${Buffer.from(last.deviceId).toString('base64url')}`
-      : null,
+    continuationLink:
+      more && last
+        ? `${scopePaths.all(p.edgeDeviceId)}?pageSize=${p.query.pageSize}&continuation=${Buffer.from(last.deviceId).toString('base64url')}`
+        : null,
   };
+}
+
+/**
+ * The `size` records with the smallest device ids above `after`, in id order, and whether any other
+ * record lies above `after`: one pass keeping at most `size` records, instead of sorting the whole
+ * scope for every page (a full sync of n devices in pages of k costs O(n²/k · log k), not
+ * O(n²/k · log n) plus a copy of the scope per page).
+ */
+function firstAfter(
+  records: Iterable<DeviceRecord>,
+  after: string | undefined,
+  size: number,
+): { devices: DeviceRecord[]; more: boolean } {
+  const best: DeviceRecord[] = [];
+  let candidates = 0;
+  for (const r of records) {
+    const id = r.deviceId;
+    if (after !== undefined && id <= after) continue;
+    candidates++;
+    const full = best.length === size;
+    if (full && id >= (best[size - 1] as DeviceRecord).deviceId) continue;
+    // Binary search for the insertion point (ids are unique).
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((best[mid] as DeviceRecord).deviceId < id) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, r);
+    if (full) best.pop();
+  }
+  return { devices: best, more: candidates > best.length };
 }
