@@ -12,7 +12,14 @@ import {
   type UpstreamTotals,
 } from './broker/index.ts';
 import type { GatewayConfig } from './config/types.ts';
-import { loadTlsMaterial, startCertificateRenewal, type TlsMaterial } from './edge-ca/index.ts';
+import { loadTlsMaterial, startCertificateRenewal } from './edge-ca/index.ts';
+import {
+  createOwnForwarder,
+  createOwnRegistry,
+  startOwnScopeServer,
+  type UpstreamMaterial,
+  upstreamMaterial,
+} from './gateway-parts.ts';
 import { CertificateWatch, withCertificateHealth } from './lifecycle/cert-status.ts';
 import { prepareEstEdgeCa, startEdgeCaRenewal, startIdentityRenewal } from './lifecycle/est-renewal.ts';
 import { reloadManualIdentity } from './lifecycle/identity-reload.ts';
@@ -24,10 +31,8 @@ import {
   withLiveIdentity,
 } from './lifecycle/wiring.ts';
 import type { Logger } from './logger.ts';
-import { type CertInfo, readTextFile } from './pki/index.ts';
-import { createRegistryCache, createScopeClient, type RegistryCache } from './registry/index.ts';
-import { type ScopeServer, startScopeServer } from './registry/scope-server.ts';
-import { createUpstream } from './upstream/index.ts';
+import type { CertInfo } from './pki/index.ts';
+import type { RegistryCache } from './registry/index.ts';
 import type { Forwarder } from './upstream/types.ts';
 
 /** A registry the gateway can run on: the broker's needs, plus the cache's extras when present. */
@@ -247,96 +252,4 @@ export async function createGateway(opts: CreateGatewayOptions): Promise<Gateway
     await closeAll();
     throw err;
   }
-}
-
-/** PEM material for the upstream connections (only read when the gateway creates them itself). */
-interface UpstreamMaterial {
-  readonly caPem: string;
-  // Mutable: a manual identity reload (SIGHUP) replaces them; clients read them per connection.
-  certPem: string;
-  keyPem: string;
-  /** The name the upstream's certificate must carry. */
-  readonly servername: string;
-}
-
-async function upstreamMaterial(config: GatewayConfig): Promise<UpstreamMaterial> {
-  return {
-    caPem: await readTextFile(config.trustBundleCert, 'trust_bundle_cert'),
-    certPem: await readTextFile(
-      config.provisioning.identityCert,
-      '[provisioning.authentication] identity_cert',
-    ),
-    keyPem: await readTextFile(config.provisioning.identityPk, '[provisioning.authentication] identity_pk'),
-    servername: config.parentHostname ?? config.provisioning.iothubHostname,
-  };
-}
-
-function createOwnRegistry(
-  config: GatewayConfig,
-  logger: Logger,
-  m: UpstreamMaterial,
-  now: () => number,
-): Promise<RegistryCache> {
-  const edgeDeviceId = config.provisioning.deviceId;
-  return createRegistryCache({
-    dataDir: config.gateway.dataDir,
-    edgeDeviceId,
-    settings: config.gateway.registry,
-    source: createScopeClient({
-      host: config.gateway.upstreamAddress,
-      port: config.gateway.upstreamApiPort,
-      servername: m.servername,
-      edgeDeviceId,
-      caPem: m.caPem,
-      // Getters: the scope client reads them per request, so a renewed EST identity is used at once.
-      get certPem() {
-        return m.certPem;
-      },
-      get keyPem() {
-        return m.keyPem;
-      },
-    }),
-    logger,
-    now,
-  });
-}
-
-function createOwnForwarder(
-  config: GatewayConfig,
-  logger: Logger,
-  m: UpstreamMaterial,
-  now: () => number,
-): Forwarder {
-  return createUpstream({
-    settings: config.gateway.storeAndForward,
-    durability: config.gateway.storeAndForward.durability,
-    dataDir: config.gateway.dataDir,
-    deviceId: config.provisioning.deviceId,
-    iothubHostname: config.provisioning.iothubHostname,
-    host: config.gateway.upstreamAddress,
-    port: config.gateway.upstreamMqttPort,
-    servername: m.servername,
-    caPem: m.caPem,
-    certPem: m.certPem,
-    keyPem: m.keyPem,
-    logger,
-    now,
-  });
-}
-
-/** Child gateways sync their scope from this one; needs a full registry cache (records()). */
-async function startOwnScopeServer(
-  config: GatewayConfig,
-  logger: Logger,
-  registry: GatewayRegistry,
-  material: TlsMaterial,
-): Promise<ScopeServer | undefined> {
-  if (typeof registry.records !== 'function') return undefined;
-  return startScopeServer({
-    cache: registry as RegistryCache,
-    tls: { cert: material.server.chainPem, key: material.server.keyPem },
-    host: config.gateway.listenAddress,
-    port: config.gateway.scopeApiPort,
-    logger,
-  });
 }
