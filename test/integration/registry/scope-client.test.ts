@@ -13,6 +13,7 @@ import {
   type ScopeClientOptions,
 } from '../../../src/registry/index.ts';
 import { makeCred, makeTempDir, makeTestPki, type TestCred, type TestPki } from '../../helpers/pki.ts';
+import { cacheSyncedFromHub } from './helpers.ts';
 
 const EDGE = 'gw-1';
 
@@ -363,22 +364,12 @@ describe('scope client against the mock hub', () => {
   it('syncs the gateway subtree and verified CAs, pages included, and fetches on demand', async () => {
     const tmp = await makeTempDir('gatehouse-scope-hub-gw-');
     const changes: string[][] = [];
-    const cache = await createRegistryCache({
+    const cache = await cacheSyncedFromHub({
+      hub,
       dataDir: tmp.dir,
       edgeDeviceId: 'hub-gw',
-      settings: { refreshIntervalSecs: 3600, cacheSize: 100, onDemandMinIntervalSecs: 0, negativeTtlSecs: 0 },
-      source: createScopeClient({
-        host: '127.0.0.1',
-        port: hub.apiPort,
-        servername: hub.hostname,
-        edgeDeviceId: 'hub-gw',
-        caPem: hub.rootCaPem,
-        certPem: gwCred.chainPem,
-        keyPem: gwCred.keyPem,
-        pageSize: 3,
-      }),
-      logger: silentLogger(),
-      autoSync: false,
+      identity: gwCred,
+      pageSize: 3,
     });
     cache.onChange((c) => changes.push(c.disabledOrRemoved));
     try {

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HubHandle, startHub } from '../../../src/hub/index.ts';
+import type { HubHandle } from '../../../src/hub/index.ts';
 import { silentLogger } from '../../../src/logger.ts';
-import { createRegistryCache, createScopeClient } from '../../../src/registry/index.ts';
+import { createScopeClient } from '../../../src/registry/index.ts';
 import { startScopeServer } from '../../../src/registry/scope-server.ts';
 import { makeCred, makeTempDir, makeTestPki, type TestCred, type TestPki } from '../../helpers/pki.ts';
+import { startTestHub, type TestHub } from '../hub/helpers.ts';
+import { cacheSyncedFromHub } from './helpers.ts';
 
 /**
  * A resumed TLS session restores the client's leaf but not the intermediates it sent. Node's HTTPS
@@ -11,22 +13,16 @@ import { makeCred, makeTempDir, makeTestPki, type TestCred, type TestPki } from 
  * edge whose CA-signed identity runs through an intermediate must still be accepted then.
  */
 describe('scope API: an edge with a CA-signed identity (leaf + intermediate) on its next connection', () => {
+  let t: TestHub;
   let hub: HubHandle;
-  let dir: { dir: string; cleanup: () => Promise<void> };
   let pki: TestPki;
   let parentId: TestCred;
   let child: TestCred;
 
   beforeAll(async () => {
     pki = await makeTestPki();
-    dir = await makeTempDir('gatehouse-scope-resumed-');
-    hub = await startHub({
-      dataDir: dir.dir,
-      mqttPort: 0,
-      apiPort: 0,
-      hostname: 'localhost',
-      logger: silentLogger(),
-    });
+    t = await startTestHub();
+    hub = t.hub;
     // The verified CA is the root; identities are issued by the intermediate, which they send.
     const { verificationCode } = await hub.admin.uploadCa('fleet-root', pki.root.cert.pem);
     await hub.admin.verifyCa(
@@ -45,8 +41,7 @@ describe('scope API: an edge with a CA-signed identity (leaf + intermediate) on 
   });
 
   afterAll(async () => {
-    await hub?.close();
-    await dir?.cleanup();
+    await t?.cleanup();
   });
 
   /** Two page requests on two connections: the idle socket times out in between. */
@@ -80,21 +75,11 @@ describe('scope API: an edge with a CA-signed identity (leaf + intermediate) on 
 
   it('is accepted by a parent gateway’s scope API', async () => {
     const cacheDir = await makeTempDir('gatehouse-scope-resumed-parent-');
-    const cache = await createRegistryCache({
+    const cache = await cacheSyncedFromHub({
+      hub,
       dataDir: cacheDir.dir,
       edgeDeviceId: 'gw-parent',
-      settings: { refreshIntervalSecs: 3600, cacheSize: 100, onDemandMinIntervalSecs: 0, negativeTtlSecs: 0 },
-      source: createScopeClient({
-        host: '127.0.0.1',
-        port: hub.apiPort,
-        servername: hub.hostname,
-        edgeDeviceId: 'gw-parent',
-        caPem: hub.rootCaPem,
-        certPem: parentId.chainPem,
-        keyPem: parentId.keyPem,
-      }),
-      logger: silentLogger(),
-      autoSync: false,
+      identity: parentId,
     });
     const serverCred = await pki.server('localhost');
     const server = await startScopeServer({
