@@ -1,6 +1,6 @@
-import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { GatehouseError } from '../errors.ts';
+import { httpsExchange } from '../https-exchange.ts';
 import type { CertInfo } from '../pki/index.ts';
 import { decodeCertsOnly, isPkcs7Mime, MAX_EST_BODY_BYTES } from './pkcs7.ts';
 import type { EnrollResponse } from './response.ts';
@@ -46,68 +46,37 @@ export function createEstClient(opts: EstClientOptions): EstClient {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const host = base.hostname.replace(/^\[|\]$/g, '');
 
-  const call = (
+  const call = async (
     method: 'GET' | 'POST',
     op: string,
     body: string | undefined,
     auth: EstClientAuth | undefined,
-  ): Promise<EnrollResponse> =>
-    new Promise((resolve, reject) => {
-      const fail = (err: GatehouseError): void => {
-        clearTimeout(deadline);
-        req.destroy();
-        reject(err);
-      };
-      const req = request(
-        {
-          host,
-          port: base.port === '' ? 443 : Number(base.port),
-          path: `${base.pathname.replace(/\/+$/, '')}/${op}`,
-          method,
-          ca: opts.trustPem,
-          ...(isIP(host) === 0 ? { servername: host } : {}),
-          ...(auth ? { cert: auth.certPem, key: auth.keyPem } : {}),
-          minVersion: 'TLSv1.2',
-          agent: false,
-          headers:
-            body === undefined
-              ? {}
-              : { 'content-type': 'application/pkcs10', 'content-length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_EST_BODY_BYTES) {
-              fail(
-                new GatehouseError(
-                  'GH_ERR_PROTOCOL',
-                  `EST ${op}: answer larger than ${MAX_EST_BODY_BYTES} bytes`,
-                ),
-              );
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            clearTimeout(deadline);
-            resolve({
-              status: res.statusCode ?? 0,
-              contentType: res.headers['content-type'],
-              body: Buffer.concat(chunks).toString('latin1'),
-            });
-          });
-          res.on('error', (err) => fail(unreachable(op, err)));
-        },
-      );
-      const deadline = setTimeout(
-        () => fail(new GatehouseError('GH_ERR_UNREACHABLE', `EST ${op}: no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      req.on('error', (err) => fail(unreachable(op, err)));
-      req.end(body);
-    });
+  ): Promise<EnrollResponse> => {
+    const res = await httpsExchange(
+      {
+        host,
+        port: base.port === '' ? 443 : Number(base.port),
+        path: `${base.pathname.replace(/\/+$/, '')}/${op}`,
+        method,
+        ca: opts.trustPem,
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        ...(auth ? { cert: auth.certPem, key: auth.keyPem } : {}),
+        minVersion: 'TLSv1.2',
+        agent: false,
+        headers:
+          body === undefined
+            ? {}
+            : { 'content-type': 'application/pkcs10', 'content-length': Buffer.byteLength(body) },
+      },
+      body,
+      { what: `EST ${op}`, timeoutMs, maxBodyBytes: MAX_EST_BODY_BYTES },
+    );
+    return {
+      status: res.status,
+      contentType: res.headers['content-type'],
+      body: res.body.toString('latin1'),
+    };
+  };
 
   return {
     async caCerts(label) {
@@ -127,8 +96,4 @@ export function createEstClient(opts: EstClientOptions): EstClient {
 
 function labelled(label: string | undefined, op: string): string {
   return label === undefined ? op : `${encodeURIComponent(label)}/${op}`;
-}
-
-function unreachable(op: string, err: Error): GatehouseError {
-  return new GatehouseError('GH_ERR_UNREACHABLE', `EST ${op}: ${err.message}`, { cause: err });
 }

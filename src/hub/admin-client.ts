@@ -1,6 +1,6 @@
-import { request } from 'node:https';
 import { z } from 'zod';
 import { type ErrorCode, ErrorCodes, GatehouseError } from '../errors.ts';
+import { httpsExchange } from '../https-exchange.ts';
 import { readTextFile } from '../pki/store.ts';
 import { type DeviceAuthentication, type DeviceRecord, deviceRecordSchema } from '../registry/device.ts';
 import {
@@ -58,7 +58,7 @@ export interface HubAdminClientOptions {
   readonly caPem: string;
   /** Name to verify the server certificate against. Default: `host`. */
   readonly servername?: string;
-  /** Per-request timeout. Default 10 s. */
+  /** Deadline for each call: connect, TLS, request and the whole answer. Default 10 s. */
   readonly timeoutMs?: number;
 }
 
@@ -130,58 +130,27 @@ async function send(
 ): Promise<unknown> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const where = `hub admin API at ${o.host}:${o.port}`;
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(
-      {
-        host: o.host,
-        port: o.port,
-        method,
-        path,
-        ca: o.caPem,
-        servername: o.servername ?? o.host,
-        // A fresh connection per call: the CLI makes one call, and no idle socket outlives the hub.
-        agent: false,
-        timeout: o.timeoutMs ?? 10_000,
-        headers: {
-          authorization: `Bearer ${o.token}`,
-          accept: 'application/json',
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
-            : {}),
-        },
+  const res = await httpsExchange(
+    {
+      host: o.host,
+      port: o.port,
+      method,
+      path,
+      ca: o.caPem,
+      servername: o.servername ?? o.host,
+      // A fresh connection per call: the CLI makes one call, and no idle socket outlives the hub.
+      agent: false,
+      headers: {
+        authorization: `Bearer ${o.token}`,
+        accept: 'application/json',
+        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
       },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            req.destroy(
-              new GatehouseError(
-                'GH_ERR_PROTOCOL',
-                `${where}: response larger than ${MAX_RESPONSE_BYTES} bytes`,
-              ),
-            );
-          } else chunks.push(c);
-        });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () =>
-      req.destroy(new GatehouseError('GH_ERR_UNREACHABLE', `${where}: no answer in time`)),
-    );
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof GatehouseError) reject(err);
-      else
-        reject(
-          new GatehouseError('GH_ERR_UNREACHABLE', `${where}: ${err.code ?? err.message}`, { cause: err }),
-        );
-    });
-    req.end(payload);
-  });
+    },
+    payload,
+    { what: where, timeoutMs: o.timeoutMs ?? 10_000, maxBodyBytes: MAX_RESPONSE_BYTES },
+  );
+  const status = res.status;
+  const text = res.body.toString('utf8');
   if (status === 204) return undefined;
   let json: unknown;
   try {

@@ -1,7 +1,8 @@
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { GatehouseError } from '../errors.ts';
+import { httpsExchange } from '../https-exchange.ts';
 import {
   DEFAULT_SCOPE_PAGE_SIZE,
   SCOPE_ROUTE_ALL,
@@ -47,65 +48,35 @@ export function createScopeClient(opts: ScopeClientOptions): ScopeSource & { clo
   const agent = new Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1, timeout: timeoutMs });
   const firstPage = `${scopePaths.all(opts.edgeDeviceId)}?pageSize=${opts.pageSize ?? DEFAULT_SCOPE_PAGE_SIZE}`;
 
-  const getJson = (path: string): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const fail = (err: GatehouseError): void => {
-        clearTimeout(deadline);
-        req.destroy();
-        reject(err);
-      };
-      const req = request(
-        {
-          agent,
-          host: opts.host,
-          port: opts.port,
-          path,
-          method: 'GET',
-          headers: { accept: 'application/json' },
-          ca: opts.caPem,
-          cert: opts.certPem,
-          key: opts.keyPem,
-          minVersion: 'TLSv1.2',
-          // SNI carries DNS names only; the certificate check always uses the configured name.
-          ...(isIP(opts.servername) === 0 ? { servername: opts.servername } : {}),
-          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-            checkServerIdentity(opts.servername, cert),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBodyBytes) fail(protocol(`response larger than ${maxBodyBytes} bytes`));
-            else chunks.push(chunk);
-          });
-          res.on('error', (err) => fail(unreachable(err)));
-          res.on('end', () => {
-            clearTimeout(deadline);
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status !== 200) return reject(statusError(status, text));
-            try {
-              resolve(JSON.parse(text));
-            } catch (err) {
-              reject(protocol('response is not JSON', err));
-            }
-          });
-        },
-      );
-      const deadline = setTimeout(
-        () =>
-          fail(
-            new GatehouseError(
-              'GH_ERR_UNREACHABLE',
-              `scope API ${where()}: no answer within ${timeoutMs} ms`,
-            ),
-          ),
-        timeoutMs,
-      );
-      req.on('error', (err) => fail(unreachable(err)));
-      req.end();
-    });
+  const getJson = async (path: string): Promise<unknown> => {
+    const res = await httpsExchange(
+      {
+        agent,
+        host: opts.host,
+        port: opts.port,
+        path,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        ca: opts.caPem,
+        cert: opts.certPem,
+        key: opts.keyPem,
+        minVersion: 'TLSv1.2',
+        // SNI carries DNS names only; the certificate check always uses the configured name.
+        ...(isIP(opts.servername) === 0 ? { servername: opts.servername } : {}),
+        checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+          checkServerIdentity(opts.servername, cert),
+      },
+      undefined,
+      { what: `scope API ${where()}`, timeoutMs, maxBodyBytes, onError: unreachable },
+    );
+    const text = res.body.toString('utf8');
+    if (res.status !== 200) throw statusError(res.status, text);
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw protocol('response is not JSON', err);
+    }
+  };
 
   const where = (): string => `${opts.host}:${opts.port}`;
 
