@@ -1,4 +1,5 @@
 import { GatehouseError } from '../errors.ts';
+import { httpError, parseWith } from '../http-json.ts';
 import type { Logger } from '../logger.ts';
 import { DEVICE_ID_PATTERN, isDeviceId } from '../registry/device.ts';
 import {
@@ -14,7 +15,6 @@ import type { C2dDispatcher } from './c2d-dispatch.ts';
 import type { C2dQueue } from './c2d-queue.ts';
 import type { CaRegistry } from './cas.ts';
 import type { DeviceRegistry } from './devices.ts';
-import { httpError, parseWith } from './http-json.ts';
 import type { MessageStore } from './messages.ts';
 
 export interface AdminServices {

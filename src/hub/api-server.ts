@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
+import { httpError, readJsonBody, sendError, sendJson, statusOf } from '../http-json.ts';
 import { listenOn } from '../listen.ts';
 import type { Logger } from '../logger.ts';
 import { FULL_HANDSHAKES_ONLY } from '../pki/peer-chain.ts';
@@ -10,7 +11,6 @@ import type { AdminRequest, ApiResult } from './admin-routes.ts';
 import { ADMIN_PREFIX, MAX_BODY_BYTES } from './api-schemas.ts';
 // EST (certificate lifecycle): routes live in est-routes.ts; only mounted here.
 import { type EstHandler, isEstPath } from './est-routes.ts';
-import { httpError, readJsonBody, sendError, sendJson, statusOf } from './http-json.ts';
 import { isScopePath, type ScopeRequest } from './scope-routes.ts';
 
 export interface ApiServerOptions {

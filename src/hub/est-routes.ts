@@ -4,6 +4,7 @@ import { GatehouseError } from '../errors.ts';
 import { csrSubjectKeys, type ParsedCsr, parseCsr } from '../est/csr.ts';
 import { EDGE_CA_LABEL, edgeCaCommonName } from '../est/labels.ts';
 import { encodeCertsOnly } from '../est/pkcs7.ts';
+import { httpError } from '../http-json.ts';
 import type { Logger } from '../logger.ts';
 import {
   type CertInfo,
@@ -17,7 +18,6 @@ import { isDeviceId } from '../registry/device.ts';
 import type { CaRegistry } from './cas.ts';
 import type { DeviceRegistry } from './devices.ts';
 import { registerEstCaVerified } from './est-ca.ts';
-import { httpError } from './http-json.ts';
 
 export const EST_PREFIX = '/.well-known/est';
 /** A PKCS#10 request in base64 is well under this. */

@@ -1,4 +1,5 @@
 import { authenticateDevice } from '../auth/authenticate.ts';
+import { httpError } from '../http-json.ts';
 import {
   SCOPE_ROUTE_ALL,
   SCOPE_ROUTE_ONE,
@@ -15,7 +16,6 @@ import { isInSubtree } from '../registry/scope.ts';
 import type { ApiResult } from './admin-routes.ts';
 import type { CaRegistry } from './cas.ts';
 import type { DeviceRegistry } from './devices.ts';
-import { httpError } from './http-json.ts';
 
 export interface ScopeRequest {
   readonly method: string;

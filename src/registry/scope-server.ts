@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { authenticateDevice } from '../auth/authenticate.ts';
+import { sendJson } from '../http-json.ts';
 import { SCOPE_ROUTE_ALL, SCOPE_ROUTE_ONE, type ScopeCa, type ScopeOne } from '../iothub/scope-api.ts';
 import { buildScopePage, parsePageQuery } from '../iothub/scope-page.ts';
 import { listenOn } from '../listen.ts';
@@ -46,7 +47,7 @@ export async function startScopeServer(opts: ScopeServerOptions): Promise<ScopeS
     (req, res) => {
       handle(req, res).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'scope request failed');
-        send(res, 500, { code: 'GH_ERR_INTERNAL', message: 'internal error' });
+        sendJson(res, 500, { code: 'GH_ERR_INTERNAL', message: 'internal error' });
       });
     },
   );
@@ -76,29 +77,33 @@ export function createScopeHandler(
     const all = SCOPE_ROUTE_ALL.exec(url.pathname);
     const one = all ? undefined : SCOPE_ROUTE_ONE.exec(url.pathname);
     if (req.method !== 'GET' || (!all && !one))
-      return send(res, 404, { code: 'GH_ERR_NOT_FOUND', message: 'no such route' });
+      return sendJson(res, 404, { code: 'GH_ERR_NOT_FOUND', message: 'no such route' });
     const edgeId = safeDecode((all ?? one)?.[1]);
     if (!edgeId || !isDeviceId(edgeId))
-      return send(res, 400, { code: 'GH_ERR_INPUT', message: 'bad edge device id' });
+      return sendJson(res, 400, { code: 'GH_ERR_INPUT', message: 'bad edge device id' });
 
     const refusal = authorizeEdge(cache, req.socket as TLSSocket, edgeId, now());
     if (refusal) {
       log.warn({ deviceId: edgeId, reason: refusal }, 'scope request refused');
-      return send(res, 403, { code: 'GH_ERR_UNAUTHORIZED', message: `scope request refused: ${refusal}` });
+      return sendJson(res, 403, {
+        code: 'GH_ERR_UNAUTHORIZED',
+        message: `scope request refused: ${refusal}`,
+      });
     }
     const caCertificates = scopeCas(cache.verifiedCas());
     if (all) {
       const q = parsePageQuery(url.searchParams);
-      if (!q.ok) return send(res, 400, { code: 'GH_ERR_INPUT', message: q.message });
+      if (!q.ok) return sendJson(res, 400, { code: 'GH_ERR_INPUT', message: q.message });
       const records = [...cache.records()].filter((r) => cache.mayActFor(edgeId, r.deviceId));
-      return send(
+      return sendJson(
         res,
         200,
         buildScopePage({ edgeDeviceId: edgeId, records, caCertificates, query: q.query }),
       );
     }
     const target = url.searchParams.get('targetDeviceId') ?? '';
-    if (!isDeviceId(target)) return send(res, 400, { code: 'GH_ERR_INPUT', message: 'bad targetDeviceId' });
+    if (!isDeviceId(target))
+      return sendJson(res, 400, { code: 'GH_ERR_INPUT', message: 'bad targetDeviceId' });
     // lookup() may ask this gateway's own upstream when online; the subtree check below still decides.
     const record = await cache.lookup(target);
     const body: ScopeOne = {
@@ -106,7 +111,7 @@ export function createScopeHandler(
       device: record && cache.mayActFor(edgeId, target) ? record : null,
       caCertificates,
     };
-    return send(res, 200, body);
+    return sendJson(res, 200, body);
   };
 }
 
@@ -148,10 +153,4 @@ function safeDecode(segment: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -2,6 +2,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
+import { sendJson } from '../http-json.ts';
 import type { Logger } from '../logger.ts';
 import {
   type CertInfo,
@@ -66,7 +67,7 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
     if (path === '/trust-bundle') {
       if (req.method !== 'GET')
         throw refusal(405, 'GH_ERR_INPUT', 'method', '/trust-bundle answers GET only');
-      send(res, 200, { certificate: await o.trustBundle() });
+      sendJson(res, 200, { certificate: await o.trustBundle() });
       return;
     }
     const route = SERVER_CERT_ROUTE.exec(path);
@@ -119,7 +120,7 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
       extraNames,
     });
     log.info({ module, genid: route[2], commonName, serial: cert.serialHex }, 'workload certificate issued');
-    send(res, 201, {
+    sendJson(res, 201, {
       privateKey: { type: 'key', bytes: await exportPrivateKeyPem(keys.privateKey) },
       certificate: [cert, ...ca.chain].map((c) => c.pem).join(''),
       expiration: new Date(cert.notAfter).toISOString(),
@@ -133,7 +134,12 @@ export async function startWorkloadServer(o: WorkloadServerOptions): Promise<Wor
     if (status >= 500) log.error({ err }, 'workload request failed');
     const reason = typeof ge.details?.reason === 'string' ? ge.details.reason : undefined;
     const message = status >= 500 ? 'internal error; see the gateway log' : ge.message;
-    send(res, status, { code: ge.code, message, ...(reason ? { reason } : {}) }, status === 413);
+    sendJson(
+      res,
+      status,
+      { code: ge.code, message, ...(reason ? { reason } : {}) },
+      status === 413 ? { connection: 'close' } : {},
+    );
   }
 
   await removeStaleSocket(o.socketPath);
@@ -164,19 +170,6 @@ function refusal(
   message: string,
 ): GatehouseError {
   return new GatehouseError(code, message, { details: { httpStatus: status, reason } });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, close = false): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res
-    .writeHead(status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(Buffer.byteLength(text)),
-      'cache-control': 'no-store',
-      ...(close ? { connection: 'close' } : {}),
-    })
-    .end(text);
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

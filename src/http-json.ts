@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { type ErrorCode, GatehouseError } from '../errors.ts';
+import { type ErrorCode, GatehouseError } from './errors.ts';
 
 /** A GatehouseError that also says which HTTP status to answer with (when the code alone does not). */
 export function httpError(status: number, code: ErrorCode, message: string): GatehouseError {
