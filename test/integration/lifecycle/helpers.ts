@@ -26,6 +26,35 @@ export { eventually } from '../../helpers/wait.ts';
  * A TCP relay the test can cut and restore, standing for "the hub's MQTT endpoint is unreachable"
  * while the hub itself (and its EST API) keeps running.
  */
+/**
+ * config.toml of a gateway whose registry and forwarder a test injects: local listener on port 0,
+ * the Edge CA given, upstream settings present but never used. `extra` is appended (more tables).
+ */
+export function standaloneGatewayToml(o: {
+  readonly dataDir: string;
+  readonly edgeCa: { readonly chain: string; readonly key: string };
+  readonly trustBundle?: string;
+  readonly extra?: string;
+}): string {
+  return `hostname = "localhost"
+trust_bundle_cert = "${o.trustBundle ?? 'unused.pem'}"
+[provisioning]
+iothub_hostname = "hub.local"
+device_id = "${GATEWAY_ID}"
+[provisioning.authentication]
+method = "x509"
+identity_cert = "unused.pem"
+identity_pk = "unused.key.pem"
+[edge_ca]
+cert = "${o.edgeCa.chain}"
+pk = "${o.edgeCa.key}"
+[gateway]
+data_dir = "${o.dataDir}"
+listen_address = "127.0.0.1"
+port = 0
+${o.extra ?? ''}`;
+}
+
 export interface Relay {
   readonly port: number;
   down(): Promise<void>;

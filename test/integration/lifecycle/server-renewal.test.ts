@@ -16,7 +16,7 @@ import {
   writeTestCred,
 } from '../../helpers/pki.ts';
 import { deviceRecord, FakeForwarder, FakeRegistry } from '../../unit/broker/fakes.ts';
-import { connectDevice, eventually, type LogLine } from './helpers.ts';
+import { connectDevice, eventually, type LogLine, standaloneGatewayToml } from './helpers.ts';
 
 const DAY = 86_400_000;
 /** The gateway's clock starts 25 days in the past, so every certificate it issues is valid for real clients too. */
@@ -46,23 +46,7 @@ describe('server certificate renewal under a controlled clock', () => {
     );
     const edge = await writeTestCred(dir, 'edge-ca', pki.edgeCa);
     edgeCaPath = edge.chain;
-    const text = `hostname = "localhost"
-trust_bundle_cert = "unused.pem"
-[provisioning]
-iothub_hostname = "hub.local"
-device_id = "gw-1"
-[provisioning.authentication]
-method = "x509"
-identity_cert = "unused.pem"
-identity_pk = "unused.key.pem"
-[edge_ca]
-cert = "${edge.chain}"
-pk = "${edge.key}"
-[gateway]
-data_dir = "${join(dir, 'data')}"
-listen_address = "127.0.0.1"
-port = 0
-`;
+    const text = standaloneGatewayToml({ dataDir: join(dir, 'data'), edgeCa: edge });
     const config = parseConfig(text, dir);
     const logger = createLogger({
       level: 'debug',

@@ -10,6 +10,7 @@ import { silentLogger } from '../../../src/logger.ts';
 import { keyMatchesCertificate, parseCertificatesPem, validateChain } from '../../../src/pki/index.ts';
 import { makeTempDir, makeTestPki, type TestPki, writeTestCred } from '../../helpers/pki.ts';
 import { FakeForwarder, FakeRegistry } from '../../unit/broker/fakes.ts';
+import { standaloneGatewayToml } from './helpers.ts';
 
 interface Answer {
   readonly status: number;
@@ -55,27 +56,12 @@ describe('workload API for modules', () => {
     pki = await makeTestPki();
     const edge = await writeTestCred(dir, 'edge-ca', pki.edgeCa);
     const upstreamRoot = await writeTestCred(dir, 'upstream-root', pki.root);
-    const text = `hostname = "localhost"
-trust_bundle_cert = "${upstreamRoot.cert}"
-[provisioning]
-iothub_hostname = "hub.local"
-device_id = "gw-1"
-[provisioning.authentication]
-method = "x509"
-identity_cert = "unused.pem"
-identity_pk = "unused.key.pem"
-[edge_ca]
-cert = "${edge.chain}"
-pk = "${edge.key}"
-[gateway]
-data_dir = "${join(dir, 'data')}"
-listen_address = "127.0.0.1"
-port = 0
-[gateway.workload]
-enabled = true
-allowed_names = ["*.local", "sensor-*"]
-cert_days = 7
-`;
+    const text = standaloneGatewayToml({
+      dataDir: join(dir, 'data'),
+      edgeCa: edge,
+      trustBundle: upstreamRoot.cert,
+      extra: '[gateway.workload]\nenabled = true\nallowed_names = ["*.local", "sensor-*"]\ncert_days = 7\n',
+    });
     gw = await createGateway({
       config: parseConfig(text, dir),
       logger: silentLogger(),
