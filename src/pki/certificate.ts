@@ -99,14 +99,11 @@ export function parseCertificateDer(
   return infoOf(der, what, options.cache ?? true, undefined);
 }
 
-// TLS peers arrive as Node X509Certificate objects whose SHA-256 fingerprint OpenSSL computes:
-// keyed by it, a reconnecting device is found without copying its DER out and hashing it again.
-const parsedByFingerprint = new LRUCache<string, CertInfo>({ max: 20_000 });
-
 /**
  * The parsed view of a certificate Node already holds (e.g. a TLS peer's): looked up by Node's
- * native SHA-256 fingerprint (the same digest as CertInfo.sha256, in `AB:CD:…` form), parsed from
- * its DER on a miss. Throws GH_ERR_PEM naming `what` when it is not a certificate we can read.
+ * native SHA-256 fingerprint (the same digest as CertInfo.sha256, in `AB:CD:…` form), so a
+ * reconnecting device is found without copying its DER out and hashing it again; parsed from its DER
+ * on a miss. Throws GH_ERR_PEM naming `what` when it is not a certificate we can read.
  */
 export function parseCertificateX509(x509: X509Certificate, what = 'certificate'): CertInfo {
   return parseCertificateFingerprinted(x509.fingerprint256, () => x509.raw, what);
@@ -121,11 +118,8 @@ export function parseCertificateFingerprinted(
   der: () => Buffer,
   what = 'certificate',
 ): CertInfo {
-  const cached = parsedByFingerprint.get(fingerprint256);
-  if (cached) return cached;
-  const info = parseCertificateDer(der(), what);
-  parsedByFingerprint.set(fingerprint256, info);
-  return info;
+  // The parse cache is keyed by the IoT Hub form of the same digest: the fingerprint without colons.
+  return parsed.get(fingerprint256.replaceAll(':', '')) ?? parseCertificateDer(der(), what);
 }
 
 /** The view of a certificate just made by @peculiar/x509's generator, without parsing it a second time. */

@@ -5,6 +5,7 @@ import {
   parseCertificateFingerprinted,
   parseCertificateX509,
 } from '../../../src/pki/index.ts';
+import { webcrypto, x509 } from '../../../src/pki/webcrypto.ts';
 import { makeTestPki } from '../../helpers/pki.ts';
 
 describe('parseCertificateX509 (TLS peers, looked up by the native fingerprint)', () => {
@@ -31,17 +32,29 @@ describe('parseCertificateX509 (TLS peers, looked up by the native fingerprint)'
   });
 
   it('reads the DER only when the fingerprint is not known yet', async () => {
-    const pki = await makeTestPki();
-    const device = await pki.selfSigned('dev-fp');
-    const fingerprint = new X509Certificate(device.cert.der).fingerprint256;
+    // Made with @peculiar/x509 directly, so Gatehouse's parse cache has never seen it.
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const made = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '0a1b2c',
+      name: 'CN=dev-fp',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      signingAlgorithm: alg,
+      keys,
+    });
+    const der = Buffer.from(made.rawData);
+    const fingerprint = new X509Certificate(der).fingerprint256;
     let reads = 0;
-    const der = () => {
+    const read = () => {
       reads++;
-      return device.cert.der;
+      return der;
     };
-    const first = parseCertificateFingerprinted(fingerprint, der, 'client certificate 1');
-    expect(first.sha256).toBe(device.cert.sha256);
-    expect(parseCertificateFingerprinted(fingerprint, der)).toBe(first);
+    const first = parseCertificateFingerprinted(fingerprint, read, 'client certificate 1');
+    expect(first.subjectCn).toBe('dev-fp');
+    expect(first.sha256).toBe(fingerprint.replaceAll(':', ''));
+    expect(parseCertificateFingerprinted(fingerprint, read)).toBe(first);
+    expect(parseCertificateX509(new X509Certificate(der))).toBe(first);
     expect(reads).toBe(1);
   });
 
